@@ -1,0 +1,117 @@
+"""Discover the clips of a GTZAN folder in any of its common layouts.
+
+GTZAN circulates as ``genres/<genre>/<genre>.NNNNN.au`` (the original
+tarball), ``genres_original/<genre>/<genre>.NNNNN.wav`` (the Kaggle copy),
+``Data/genres_original/...`` (the Kaggle zip unpacked) or simply a folder
+holding the ten genre folders. :class:`GTZAN` accepts all of them and returns
+one :class:`Clip` per audio file. Labels are the *sorted* genre folder names,
+so label order never depends on ``os.walk`` order or on the file system.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from mgc.errors import MgcError
+
+log = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".wav", ".au", ".mp3", ".flac", ".ogg")
+LAYOUTS = ("genres_original", "Data/genres_original", "genres", ".")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One audio file with its genre and a stable id such as ``blues.00042``."""
+
+    path: Path
+    genre: str
+    track_id: str
+
+
+class GTZAN:
+    """A GTZAN-layout folder of audio clips, one sub-folder per genre.
+
+    Parameters
+    ----------
+    root : str or Path
+        The data set folder: either the folder holding the genre folders or a
+        parent of it in one of the known layouts (see :data:`LAYOUTS`).
+    sample_rate : int
+        Rate every clip is resampled to when it is read (``librosa.load``).
+    name : str
+        Short name used in reports and error messages.
+    """
+
+    def __init__(self, root: str | os.PathLike, sample_rate: int = 22050, name: str = "gtzan"):
+        self.root = Path(root).expanduser()
+        self.sample_rate = int(sample_rate)
+        self.name = name
+
+    def prepare(self) -> None:
+        """Nothing to do for real data; the synthetic source writes its files here."""
+
+    def genre_dir(self) -> Path:
+        """The folder whose sub-folders are the genres, whichever layout is used."""
+        if not self.root.is_dir():
+            raise MgcError(
+                f"data.root={self.root} does not exist or is not a folder: point data.root at a GTZAN folder "
+                f"(one sub-folder per genre, e.g. genres/blues/blues.00000.wav)"
+            )
+        for layout in LAYOUTS:
+            candidate = (self.root / layout).resolve()
+            if len(_audio_genre_dirs(candidate)) >= 1:
+                return candidate
+        found = sorted(p.name for p in self.root.iterdir())[:8]
+        raise MgcError(
+            f"data.root={self.root} holds no genre folders with audio (found: {found or 'nothing'}); "
+            f"expected <genre>/<genre>.NNNNN.wav|.au, optionally under genres/, genres_original/ or Data/genres_original/"
+        )
+
+    @property
+    def genres(self) -> list[str]:
+        """Genre names in label order (sorted)."""
+        return sorted(_audio_genre_dirs(self.genre_dir()))
+
+    def clips(self) -> list[Clip]:
+        """All audio clips, sorted by genre then file name; stray files are ignored."""
+        base = self.genre_dir()
+        genre_dirs = _audio_genre_dirs(base)
+        if len(genre_dirs) < 2:
+            raise MgcError(
+                f"data.root={self.root}: found audio for {len(genre_dirs)} genre ({', '.join(genre_dirs)}) in {base}; "
+                f"genre classification needs at least two genre folders"
+            )
+        clips = []
+        for genre in sorted(genre_dirs):
+            for path in sorted(_audio_files(base / genre)):
+                clips.append(Clip(path=path, genre=genre, track_id=path.stem))
+        return clips
+
+
+def _audio_files(folder: Path) -> list[Path]:
+    """Audio files directly inside ``folder``; hidden files and non-audio are skipped."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError as err:  # unreadable permissions: skip the folder, say which
+        log.warning("skipping %s: %s", folder, err.strerror or err)
+        return []
+    return [
+        p
+        for p in entries
+        if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+    ]
+
+
+def _audio_genre_dirs(base: Path) -> list[str]:
+    """Names of the sub-folders of ``base`` that hold at least one audio file."""
+    if not base.is_dir():
+        return []
+    try:
+        subdirs = [p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return []
+    return sorted(p.name for p in subdirs if _audio_files(p))

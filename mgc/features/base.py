@@ -1,0 +1,227 @@
+"""Segment clips into feature tensors, in parallel, behind an atomic cache.
+
+Every feature turns a clip into segments shaped ``(channels, bins, frames)``.
+:class:`Extractor` does the part that is the same for all of them: read each
+clip (resampled to mono at ``sample_rate``, as ``librosa.load`` does), cut it
+into ``segments_per_clip`` segments of ``segment_seconds``, call
+:meth:`Extractor.compute` on the stacked segments, and cache the result.
+
+The cache lives in ``<cache_dir>/<name>-<key>/``, where ``key`` hashes the
+clip list (path, size, mtime) and every parameter that changes the numbers.
+It is built in a temporary folder and renamed into place only when complete,
+under a file lock, so a killed extraction leaves nothing a later run reads and
+two runs started together extract once. Clips that cannot be used are skipped
+with one warning each and listed in ``skipped.txt`` inside the cache folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import librosa
+import numpy as np
+from filelock import FileLock
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from mgc.data.gtzan import GTZAN, Clip
+from mgc.errors import MgcError
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class FeatureSet:
+    """All segments of a data set, in memory.
+
+    ``tracks[i]`` indexes ``track_ids`` for segment ``i``. Without track
+    information (a plain ``data_10.json``) every segment is its own track and
+    ``has_tracks`` is False, so only segment splits make sense.
+    """
+
+    x: np.ndarray  # (segments, channels, bins, frames) float32
+    labels: np.ndarray  # (segments,) int64
+    tracks: np.ndarray  # (segments,) int64
+    track_ids: list[str]
+    class_names: list[str]
+    has_tracks: bool = True
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def track_labels(self) -> np.ndarray:
+        """The label of each track, in ``track_ids`` order."""
+        out = np.zeros(len(self.track_ids), dtype=np.int64)
+        out[self.tracks] = self.labels
+        return out
+
+
+class Extractor:
+    """Base of every feature: segmenting, parallel extraction, caching.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Every clip is resampled to this rate (Hz), mono.
+    segment_seconds : float
+        Length of one segment. Segments are cut from the start of the clip;
+        a last partial segment is dropped, as in the classic extract_data.py.
+    segments_per_clip : int or None
+        At most this many segments per clip (None: as many as fit).
+    cache_dir : str
+        Root of the feature cache.
+    num_workers : int
+        Processes for extraction (-1: all cores).
+    """
+
+    name = "feature"
+
+    def __init__(
+        self,
+        sample_rate: int = 22050,
+        segment_seconds: float = 3.0,
+        segments_per_clip: int | None = 10,
+        cache_dir: str = "outputs/cache",
+        num_workers: int = -1,
+    ):
+        self.sample_rate = int(sample_rate)
+        self.segment_seconds = float(segment_seconds)
+        self.segments_per_clip = segments_per_clip
+        self.cache_dir = Path(cache_dir)
+        self.num_workers = num_workers
+
+    @property
+    def segment_samples(self) -> int:
+        return int(round(self.sample_rate * self.segment_seconds))
+
+    def params(self) -> dict:
+        """Every parameter that changes the numbers (part of the cache key)."""
+        return {
+            "feature": self.name,
+            "sample_rate": self.sample_rate,
+            "segment_seconds": self.segment_seconds,
+            "segments_per_clip": self.segments_per_clip,
+        }
+
+    def compute(self, segments: np.ndarray) -> np.ndarray:
+        """Features of stacked segments ``(n, samples)`` as ``(n, channels, bins, frames)``."""
+        raise NotImplementedError
+
+    # -- one clip -----------------------------------------------------------
+    def segments_of(self, y: np.ndarray) -> np.ndarray:
+        """Cut ``y`` into consecutive full segments ``(n, segment_samples)``."""
+        n = len(y) // self.segment_samples
+        if self.segments_per_clip is not None:
+            n = min(n, int(self.segments_per_clip))
+        return y[: n * self.segment_samples].reshape(n, self.segment_samples)
+
+    def clip(self, path: str | os.PathLike) -> tuple[np.ndarray | None, str]:
+        """Features of one audio file, or ``(None, reason)`` when it cannot be used."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # librosa's audioread fallback warning
+                y, _ = librosa.load(path, sr=self.sample_rate, mono=True)
+        except Exception as err:  # noqa: BLE001 - any decoder failure means "unreadable"
+            return None, f"unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no detail'})"
+        if not np.all(np.isfinite(y)):
+            return None, "contains NaN or inf samples"
+        if len(y) < self.segment_samples:
+            return None, f"too short ({len(y) / self.sample_rate:.2f} s < one {self.segment_seconds:g}-s segment)"
+        return self.compute(self.segments_of(y)).astype(np.float32), ""
+
+    # -- a whole source, cached ---------------------------------------------
+    def extract(self, source: GTZAN) -> FeatureSet:
+        """Features of every clip of ``source``, from the cache when it is there."""
+        source.prepare()
+        clips = source.clips()
+        cache = self.cache_dir / f"{self.name}-{self._key(source, clips)}"
+        if not _complete(cache):
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(cache) + ".lock"):
+                if not _complete(cache):  # another process may have finished it meanwhile
+                    self._build(cache, clips, source.genres)
+        return self.load(cache, source.name)
+
+    def _key(self, source: GTZAN, clips: list[Clip]) -> str:
+        h = hashlib.sha256()
+        h.update(json.dumps({**self.params(), "cache_version": CACHE_VERSION}, sort_keys=True).encode())
+        h.update(str(source.genre_dir()).encode())
+        for c in clips:
+            st = c.path.stat()
+            h.update(f"{c.path.name}|{c.genre}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()[:16]
+
+    def _build(self, cache: Path, clips: list[Clip], genres: list[str]) -> None:
+        start = time.perf_counter()
+        results = Parallel(n_jobs=self.num_workers, return_as="generator")(
+            delayed(self.clip)(c.path) for c in clips
+        )
+        kept: list[tuple[Clip, np.ndarray]] = []
+        skipped: list[str] = []
+        for c, (feats, reason) in tqdm(zip(clips, results), total=len(clips), desc=f"extract {self.name}"):
+            if feats is None:
+                log.warning("skipping %s: %s", c.path, reason)
+                skipped.append(f"{c.path}\t{reason}")
+            else:
+                kept.append((c, feats))
+        if not kept:
+            raise MgcError(f"no usable clips: all {len(clips)} clips were skipped (see the warnings above)")
+        elapsed = time.perf_counter() - start
+        log.info("extracted %s from %d clips in %.1f s (%.1f clips/s), skipped %d",
+                 self.name, len(kept), elapsed, len(kept) / elapsed, len(skipped))
+        tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".tmp-", dir=self.cache_dir))
+        try:
+            self.save_segments(tmp, kept)
+            index = {
+                "params": self.params(),
+                "class_names": genres,
+                "track_ids": [c.track_id for c, _ in kept],
+                "track_labels": [genres.index(c.genre) for c, _ in kept],
+                "segments": [len(f) for _, f in kept],
+                "skipped": len(skipped),
+            }
+            (tmp / "skipped.txt").write_text("".join(s + "\n" for s in skipped))
+            (tmp / "index.json").write_text(json.dumps(index))
+            shutil.rmtree(cache, ignore_errors=True)  # a damaged cache without index.json
+            os.replace(tmp, cache)  # atomic: the cache appears complete or not at all
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def save_segments(self, folder: Path, kept: list[tuple[Clip, np.ndarray]]) -> None:
+        """Store the arrays of every kept clip (binary ``.npy``)."""
+        np.save(folder / "features.npy", np.concatenate([f for _, f in kept]))
+
+    def load_segments(self, folder: Path, index: dict) -> np.ndarray:
+        """Read back what :meth:`save_segments` stored."""
+        return np.load(folder / "features.npy")
+
+    def load(self, cache: Path, source_name: str = "") -> FeatureSet:
+        """A :class:`FeatureSet` from a complete cache folder."""
+        index = json.loads((cache / "index.json").read_text())
+        counts = np.asarray(index["segments"])
+        tracks = np.repeat(np.arange(len(counts)), counts)
+        return FeatureSet(
+            x=self.load_segments(cache, index),
+            labels=np.asarray(index["track_labels"], dtype=np.int64)[tracks],
+            tracks=tracks,
+            track_ids=index["track_ids"],
+            class_names=index["class_names"],
+            source=source_name,
+        )
+
+
+def _complete(cache: Path) -> bool:
+    return (cache / "index.json").is_file()

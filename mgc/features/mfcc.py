@@ -1,0 +1,118 @@
+"""13-MFCC segments, compatible with the well-known ``data_10.json`` format.
+
+The numbers are exactly those of the classic extract_data.py loop,
+``librosa.feature.mfcc(y=signal[start:finish], sr=22050, n_mfcc=13,
+n_fft=2048, hop_length=512)`` per 3-s segment. The STFT, mel filter bank and
+DCT run batched over all segments of a clip; only the dB step runs per
+segment, since its ``top_db`` floor depends on each segment's own maximum. Each segment is ``(1, n_mfcc, frames)``: 130 frames for
+3 s at hop 512.
+
+:func:`export_json` writes ``{"mapping", "labels", "mfcc"}`` with ``mfcc`` as
+``segments x frames x n_mfcc`` lists; ``MFCC(json_path=...)`` trains from
+such a file. Such a file has no track ids, so every segment stands alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import librosa
+import numpy as np
+
+from mgc.data.gtzan import GTZAN
+from mgc.errors import MgcError
+from mgc.features.base import Extractor, FeatureSet
+
+
+class MFCC(Extractor):
+    """Mel-frequency cepstral coefficients per segment: ``(1, n_mfcc, frames)``.
+
+    Parameters
+    ----------
+    n_mfcc, n_fft, hop_length : int
+        As in ``librosa.feature.mfcc``.
+    json_path : str, optional
+        Read features from an existing ``data_10.json``-style file instead of
+        extracting them from audio.
+    **kwargs
+        Segmenting, cache and worker options of :class:`Extractor`.
+    """
+
+    name = "mfcc"
+
+    def __init__(self, n_mfcc: int = 13, n_fft: int = 2048, hop_length: int = 512,
+                 json_path: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.n_mfcc, self.n_fft, self.hop_length = int(n_mfcc), int(n_fft), int(hop_length)
+        self.json_path = json_path
+
+    def params(self) -> dict:
+        return {**super().params(), "n_mfcc": self.n_mfcc, "n_fft": self.n_fft, "hop_length": self.hop_length}
+
+    def compute(self, segments: np.ndarray) -> np.ndarray:
+        # The mel spectrogram and the DCT are batched; the dB conversion is not,
+        # because power_to_db clips at (max - top_db) over its whole input.
+        mel = librosa.feature.melspectrogram(
+            y=segments, sr=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length
+        )
+        mel_db = np.stack([librosa.power_to_db(m) for m in mel])
+        return librosa.feature.mfcc(S=mel_db, n_mfcc=self.n_mfcc)[:, None]
+
+    def extract(self, source: GTZAN) -> FeatureSet:
+        if self.json_path:
+            return load_json(self.json_path)
+        return super().extract(source)
+
+
+def export_json(features: FeatureSet, path: str | os.PathLike) -> Path:
+    """Write MFCC features in the ``{"mapping", "labels", "mfcc"}`` JSON format."""
+    if features.x.shape[1] != 1:
+        raise MgcError(f"export_json needs 1-channel MFCC features, got shape {features.x.shape[1:]}")
+    path = Path(path)
+    data = {
+        "mapping": list(features.class_names),
+        "labels": features.labels.tolist(),
+        "mfcc": features.x[:, 0].transpose(0, 2, 1).tolist(),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+    return path
+
+
+def load_json(path: str | os.PathLike) -> FeatureSet:
+    """Read a ``data_10.json``-style file; each segment becomes its own track."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+        mapping, labels, mfcc = data["mapping"], data["labels"], data["mfcc"]
+    except FileNotFoundError:
+        raise MgcError(f"features.json_path={path} does not exist: pass the path of a data_10.json file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+        raise MgcError(
+            f"features.json_path={path} is not an MFCC JSON file ({type(err).__name__}: {err}); "
+            f'expected {{"mapping": [...], "labels": [...], "mfcc": [segments x frames x coefficients]}}'
+        ) from None
+    try:
+        x = np.asarray(mfcc, dtype=np.float32)
+    except ValueError:
+        raise MgcError(f"features.json_path={path}: 'mfcc' segments have different shapes; all must be frames x coefficients") from None
+    if x.ndim != 3 or len(x) == 0:
+        raise MgcError(f"features.json_path={path}: 'mfcc' has shape {x.shape}, expected (segments, frames, coefficients)")
+    y = np.asarray(labels, dtype=np.int64)
+    if y.shape != (len(x),):
+        raise MgcError(f"features.json_path={path}: {len(y)} labels for {len(x)} mfcc segments; they must match one to one")
+    if y.min() < 0 or y.max() >= len(mapping):
+        raise MgcError(f"features.json_path={path}: labels run {y.min()}..{y.max()} but 'mapping' has {len(mapping)} genres")
+    names = [str(m).replace("\\", "/").rsplit("/", 1)[-1] for m in mapping]  # old files store genre paths
+    return FeatureSet(
+        x=np.ascontiguousarray(x.transpose(0, 2, 1)[:, None]),
+        labels=y,
+        tracks=np.arange(len(y)),
+        track_ids=[f"segment.{i:06d}" for i in range(len(y))],
+        class_names=names,
+        has_tracks=False,
+        source=f"json:{path.name}",
+    )

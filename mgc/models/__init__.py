@@ -1,0 +1,10 @@
+"""Backbones. Each is built from ``input_shape`` (channels, bins, frames) and
+``num_classes`` and maps ``(batch, channels, bins, frames)`` to logits, so
+every model runs on every feature."""
+
+from mgc.models.cnn import CNN
+from mgc.models.dense import MLP, Linear
+from mgc.models.recurrent import Recurrent
+from mgc.models.resnet import ResNet18
+
+__all__ = ["CNN", "Linear", "MLP", "Recurrent", "ResNet18"]

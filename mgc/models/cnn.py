@@ -1,0 +1,33 @@
+"""The journal's 4-conv CNN."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+
+class CNN(nn.Sequential):
+    """Conv blocks (3x3 conv, batch norm, ReLU, 2x2 average pooling), then an FC head.
+
+    The journal used 256/256/256/512 channels and FC 256 -> 128 -> classes
+    with dropout 0.2. Pooling uses ``ceil_mode`` so a 13-bin MFCC survives
+    four halvings (13 -> 7 -> 4 -> 2 -> 1); a global average over what is left
+    makes the head independent of the input size.
+    """
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int,
+                 channels: Sequence[int] = (256, 256, 256, 512), fc: Sequence[int] = (256, 128),
+                 dropout: float = 0.2):
+        layers: list[nn.Module] = []
+        width = input_shape[0]
+        for c in channels:
+            layers += [nn.Conv2d(width, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+                       nn.AvgPool2d(2, ceil_mode=True)]
+            width = c
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        for h in fc:
+            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+            width = h
+        layers.append(nn.Linear(width, num_classes))
+        super().__init__(*layers)

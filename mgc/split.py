@@ -1,0 +1,133 @@
+"""Decide which segment goes to train, val and test.
+
+Three kinds, one per question a researcher asks:
+
+* :class:`SegmentSplit` reproduces the journal: segments are shuffled and cut
+  at random, ignoring which track they came from. Segments of one song end up
+  in train *and* test, so its accuracy is optimistic; it exists to reproduce
+  the journal's numbers, not to claim accuracy.
+* :class:`TrackSplit` splits whole tracks, stratified by genre: no track is in
+  two parts. This is the honest split for synthetic or unofficial data.
+* :class:`FilteredSplit` is the fault-filtered GTZAN split (Kereliuk, Sturm &
+  Larsen 2015; 443/197/290 tracks), the split GTZAN results are compared on.
+
+Every split returns ``{part: segment indices}`` with parts ``train``, ``val``
+and, when it has one, ``test``; the same seed gives the same split.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+import numpy as np
+
+from mgc.errors import MgcError
+from mgc.features.base import FeatureSet
+
+log = logging.getLogger(__name__)
+
+PARTS = ("train", "val", "test")
+
+
+class Split:
+    """Base class: a named assignment of segments to parts."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def assign(self, features: FeatureSet) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+class _FractionSplit(Split):
+    """Shared validation of ``fractions`` ({part: share}, summing to 1)."""
+
+    def __init__(self, name: str, fractions: dict[str, float], seed: int = 0):
+        super().__init__(name)
+        self.fractions = {k: float(v) for k, v in fractions.items()}
+        self.seed = int(seed)
+        unknown = set(self.fractions) - set(PARTS)
+        if unknown or not {"train", "val"} <= set(self.fractions):
+            raise MgcError(f"split.fractions={self.fractions}: parts must be train, val and optionally test")
+        if any(v <= 0 for v in self.fractions.values()) or abs(sum(self.fractions.values()) - 1) > 1e-6:
+            raise MgcError(f"split.fractions={self.fractions}: each share must be > 0 and they must sum to 1")
+
+    def _cut(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Shuffle ``range(n)`` and cut it at the cumulative fractions."""
+        order = rng.permutation(n)
+        bounds = np.round(np.cumsum([0.0, *self.fractions.values()]) * n).astype(int)
+        return {part: order[a:b] for part, a, b in zip(self.fractions, bounds[:-1], bounds[1:])}
+
+
+class SegmentSplit(_FractionSplit):
+    """Random over segments, as in the journal. Leaks: one track's segments land in several parts."""
+
+    def assign(self, features: FeatureSet) -> dict[str, np.ndarray]:
+        parts = self._cut(len(features), np.random.default_rng(self.seed))
+        empty = [p for p, idx in parts.items() if len(idx) == 0]
+        if empty:
+            raise MgcError(f"split={self.name}: part {empty[0]} would be empty with {len(features)} segments; use more data")
+        return {p: np.sort(idx) for p, idx in parts.items()}
+
+
+class TrackSplit(_FractionSplit):
+    """By track, stratified by genre: every genre is cut at the same fractions, no track in two parts."""
+
+    def assign(self, features: FeatureSet) -> dict[str, np.ndarray]:
+        if not features.has_tracks:
+            raise MgcError(
+                f"split={self.name} needs track ids, but {features.source or 'these features'} has none "
+                f"(a data_10.json stores bare segments); use a segment split such as split=segment_90_10"
+            )
+        rng = np.random.default_rng(self.seed)
+        track_labels = features.track_labels
+        chosen: dict[str, list[np.ndarray]] = {p: [] for p in self.fractions}
+        for label, genre in enumerate(features.class_names):
+            tracks = np.flatnonzero(track_labels == label)
+            for part, idx in self._cut(len(tracks), rng).items():
+                if len(idx) == 0:
+                    raise MgcError(
+                        f"split={self.name}: genre '{genre}' has {len(tracks)} tracks, too few for a non-empty "
+                        f"{part} part at {self.fractions}; add clips (data.clips_per_genre) or use other fractions"
+                    )
+                chosen[part].append(tracks[idx])
+        return {p: np.flatnonzero(np.isin(features.tracks, np.concatenate(t))) for p, t in chosen.items()}
+
+
+class FilteredSplit(Split):
+    """The fault-filtered GTZAN split, from the lists shipped in ``mgc/splits/gtzan/``."""
+
+    LISTS = {"train": "train_filtered.txt", "val": "valid_filtered.txt", "test": "test_filtered.txt"}
+
+    def __init__(self, name: str = "filtered", max_missing: int = 5):
+        super().__init__(name)
+        self.max_missing = int(max_missing)
+
+    @classmethod
+    def track_lists(cls) -> dict[str, list[str]]:
+        """Track ids per part, e.g. ``{"train": ["blues.00029", ...], ...}``."""
+        folder = resources.files("mgc") / "splits" / "gtzan"
+        return {
+            part: [line.strip().rsplit("/", 1)[-1].rsplit(".", 1)[0]
+                   for line in (folder / fname).read_text().splitlines() if line.strip()]
+            for part, fname in cls.LISTS.items()
+        }
+
+    def assign(self, features: FeatureSet) -> dict[str, np.ndarray]:
+        lists = self.track_lists()
+        wanted = [t for ids in lists.values() for t in ids]
+        present = set(features.track_ids)
+        missing = [t for t in wanted if t not in present]
+        if len(missing) > self.max_missing or features.source == "synthetic":
+            raise MgcError(
+                f"split=filtered needs the real GTZAN: {len(missing)} of its {len(wanted)} tracks are not in "
+                f"data '{features.source}' ({len(present)} tracks); use data=gtzan data.root=... or a track split"
+            )
+        if missing:
+            log.warning("split=filtered: %d listed tracks are missing (skipped clips?): %s", len(missing), missing)
+        track_index = {t: i for i, t in enumerate(features.track_ids)}
+        return {
+            part: np.flatnonzero(np.isin(features.tracks, [track_index[t] for t in ids if t in track_index]))
+            for part, ids in lists.items()
+        }
