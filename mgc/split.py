@@ -54,10 +54,17 @@ class _FractionSplit(Split):
             raise MgcError(f"split.fractions={self.fractions}: each share must be > 0 and they must sum to 1")
 
     def _cut(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Shuffle ``range(n)`` and cut it at the cumulative fractions."""
+        """Shuffle ``range(n)`` and cut it at the fractions.
+
+        Every part gets at least one item when there are enough; the training
+        part absorbs the rounding.
+        """
         order = rng.permutation(n)
-        bounds = np.round(np.cumsum([0.0, *self.fractions.values()]) * n).astype(int)
-        return {part: order[a:b] for part, a, b in zip(self.fractions, bounds[:-1], bounds[1:])}
+        counts = {p: max(1, round(f * n)) if n >= len(self.fractions) else round(f * n)
+                  for p, f in self.fractions.items()}
+        counts["train"] = n - sum(c for p, c in counts.items() if p != "train")
+        bounds = np.cumsum([0, *counts.values()])
+        return {part: order[a:b] for part, a, b in zip(counts, bounds[:-1], bounds[1:])}
 
 
 class SegmentSplit(_FractionSplit):

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from filelock import FileLock
 from joblib import Parallel, delayed
 from scipy import signal
 
@@ -202,15 +203,22 @@ class SyntheticGTZAN(GTZAN):
 
     def prepare(self) -> None:
         """Write the clips unless a complete set with the same parameters exists."""
-        stamp = self.root / "synthetic.json"
-        if stamp.exists() and json.loads(stamp.read_text()) == self.params and self._all_present():
+        if self._is_complete():
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        stamp.unlink(missing_ok=True)
-        jobs = [(g, i) for g in sorted(STYLES) for i in range(self.clips_per_genre)]
-        log.info("generating %d synthetic clips into %s", len(jobs), self.root)
-        Parallel(n_jobs=self.num_workers)(delayed(self._write_clip)(g, i) for g, i in jobs)
-        stamp.write_text(json.dumps(self.params))
+        with FileLock(str(self.root / ".generate.lock")):  # a second run waits, then finds it done
+            if self._is_complete():
+                return
+            stamp = self.root / "synthetic.json"
+            stamp.unlink(missing_ok=True)
+            jobs = [(g, i) for g in sorted(STYLES) for i in range(self.clips_per_genre)]
+            log.info("generating %d synthetic clips into %s", len(jobs), self.root)
+            Parallel(n_jobs=self.num_workers)(delayed(self._write_clip)(g, i) for g, i in jobs)
+            stamp.write_text(json.dumps(self.params))
+
+    def _is_complete(self) -> bool:
+        stamp = self.root / "synthetic.json"
+        return stamp.exists() and json.loads(stamp.read_text()) == self.params and self._all_present()
 
     def _path(self, genre: str, index: int) -> Path:
         return self.root / "genres_original" / genre / f"{genre}.{index:05d}.wav"

@@ -1,0 +1,61 @@
+"""The figures every run writes: confusion matrix and learning curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+import numpy as np  # noqa: E402
+
+
+def confusion_figure(confusion: list[list[int]], class_names: list[str], title: str = "") -> plt.Figure:
+    """Rows = true genre, columns = predicted; counts printed, shading row-normalised."""
+    cm = np.asarray(confusion)
+    shade = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * n, 1.0 + 0.55 * n))
+    im = ax.imshow(shade, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted genre")
+    ax.set_ylabel("true genre")
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if shade[i, j] > 0.5 else "black")
+    acc = np.trace(cm) / max(cm.sum(), 1)
+    ax.set_title(f"{title}  accuracy {acc:.1%}".strip())
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true genre")
+    fig.tight_layout()
+    return fig
+
+
+def save_confusion(confusion: list[list[int]], class_names: list[str], path: Path, title: str = "") -> None:
+    fig = confusion_figure(confusion, class_names, title)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def save_curves(history: list[dict[str, float]], path: Path) -> None:
+    """Train/val loss and accuracy per epoch."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = [h["epoch"] + 1 for h in history]
+    for ax, metric in ((ax_loss, "loss"), (ax_acc, "acc")):
+        for part, style in (("train", "-o"), ("val", "-s")):
+            values = [h.get(f"{part}/{metric}", np.nan) for h in history]
+            ax.plot(epochs, values, style, label=f"{part} (segments)", markersize=3)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if metric == "acc" else "cross-entropy loss")
+        ax.grid(alpha=0.3)
+    ax_acc.plot(epochs, [h.get("val/track_acc", np.nan) for h in history], "-^", label="val (tracks)", markersize=3)
+    ax_acc.set_ylim(0, 1)
+    ax_acc.legend()
+    ax_loss.legend()
+    fig.suptitle("learning curves")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,52 @@
+"""Learning-rate schedules as Lightning scheduler dicts.
+
+Each function takes the optimizer and the number of optimizer steps per
+epoch (known only once the data is loaded) and returns
+``{"scheduler", "interval", ...}`` for ``configure_optimizers``. The configs in
+``conf/scheduler/`` are partials of these functions, so the stepping interval
+is part of each config.
+"""
+
+from __future__ import annotations
+
+from torch.optim import Optimizer, lr_scheduler
+
+
+def _base_lr(optimizer: Optimizer) -> float:
+    return optimizer.param_groups[0]["lr"]
+
+
+def constant(optimizer: Optimizer, steps_per_epoch: int, interval: str = "epoch") -> dict:
+    """No schedule: the learning rate stays as configured (still logged)."""
+    return {"scheduler": lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0), "interval": interval}
+
+
+def cyclic(optimizer: Optimizer, steps_per_epoch: int, base_lr_ratio: float = 0.1, half_cycle_epochs: float = 2.0,
+           mode: str = "triangular", interval: str = "step") -> dict:
+    """torch ``CyclicLR`` between ``lr * base_lr_ratio`` and ``lr``, stepped per batch."""
+    lr = _base_lr(optimizer)
+    sched = lr_scheduler.CyclicLR(
+        optimizer, base_lr=lr * base_lr_ratio, max_lr=lr, step_size_up=max(1, round(half_cycle_epochs * steps_per_epoch)),
+        mode=mode, cycle_momentum=False,
+    )
+    return {"scheduler": sched, "interval": interval}
+
+
+def cosine_restarts(optimizer: Optimizer, steps_per_epoch: int, period_epochs: float = 2.0,
+                    min_lr_ratio: float = 0.01, interval: str = "step") -> dict:
+    """Cosine annealing with warm restarts, what the journal called "CyclicLR".
+
+    Falls from ``lr`` to ``lr * min_lr_ratio`` over ``period_epochs`` epochs,
+    then restarts; stepped per batch.
+    """
+    sched = lr_scheduler.CosineAnnealingWarmRestarts(
+        optimizer, T_0=max(1, round(period_epochs * steps_per_epoch)), eta_min=_base_lr(optimizer) * min_lr_ratio
+    )
+    return {"scheduler": sched, "interval": interval}
+
+
+def plateau(optimizer: Optimizer, steps_per_epoch: int, factor: float = 0.5, patience: int = 3,
+            monitor: str = "val/loss", interval: str = "epoch") -> dict:
+    """Reduce the learning rate when the validation loss stops improving."""
+    sched = lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=factor, patience=patience)
+    return {"scheduler": sched, "interval": interval, "monitor": monitor}

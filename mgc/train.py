@@ -1,0 +1,173 @@
+"""The training entry point: ``python train.py [group=option ...] [key=value ...]``.
+
+Composes ``conf/train.yaml``, seeds everything, builds every object with
+``hydra.utils.instantiate``, fits, tests the best checkpoint and writes into
+the run directory: ``.hydra/`` (the resolved config), ``tb/`` (TensorBoard),
+``checkpoints/``, ``metrics.json``, ``confusion_matrix.png`` and ``curves.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning.pytorch as L
+from lightning.pytorch.loggers import TensorBoardLogger
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+from mgc.errors import MgcError
+from mgc.plots import save_confusion, save_curves
+
+log = logging.getLogger(__name__)
+
+#: conf/ beside the package (an editable install keeps it there).
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Fail fast, before any data is touched, on values that cannot work."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as err:
+        key = err.full_key
+        hint = " (the folder holding your GTZAN genres)" if key == "data.root" else ""
+        raise MgcError(f"{key} is not set: pass {key}=...{hint}") from None
+    if not cfg.optim.lr > 0:
+        raise MgcError(f"optim.lr={cfg.optim.lr}: the learning rate must be > 0 (e.g. optim.lr=1e-3)")
+    if cfg.optim.get("weight_decay", 0) < 0:
+        raise MgcError(f"optim.weight_decay={cfg.optim.weight_decay}: must be >= 0")
+    if not int(cfg.datamodule.batch_size) >= 1:
+        raise MgcError(f"datamodule.batch_size={cfg.datamodule.batch_size}: must be a positive integer")
+    if not cfg.train and not cfg.ckpt_path:
+        raise MgcError("train=false needs ckpt_path=PATH: the checkpoint to test")
+
+
+def find_last_checkpoint(outputs: str | Path) -> Path:
+    """The newest ``checkpoints/last.ckpt`` under ``outputs`` (for ``ckpt_path=last``)."""
+    found = sorted(Path(outputs).glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise MgcError(f"ckpt_path=last: no checkpoints/last.ckpt under {outputs}; pass ckpt_path=PATH")
+    return found[-1]
+
+
+def resolve_checkpoint(cfg: DictConfig) -> str | None:
+    if not cfg.ckpt_path:
+        return None
+    path = find_last_checkpoint(cfg.paths.outputs) if cfg.ckpt_path == "last" else Path(cfg.ckpt_path)
+    if not path.is_file():
+        raise MgcError(f"ckpt_path={path} does not exist: pass the path of a .ckpt file (or ckpt_path=last)")
+    return str(path)
+
+
+def group_choices() -> dict[str, str]:
+    """Which option of each config group this run uses (e.g. model: gru)."""
+    if not HydraConfig.initialized():
+        return {}
+    return {k: v for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra") and v}
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train and test as ``cfg`` says; return what ``metrics.json`` holds."""
+    check_config(cfg)
+    ckpt_path = resolve_checkpoint(cfg)
+    run_dir = Path(cfg.paths.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule = instantiate(
+        cfg.datamodule, source=instantiate(cfg.data), features=instantiate(cfg.features), split=instantiate(cfg.split)
+    )
+    datamodule.setup()
+    model = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    module = instantiate(
+        cfg.module, model=model, optimizer=instantiate(cfg.optim), scheduler=instantiate(cfg.scheduler),
+        class_names=datamodule.class_names, input_shape=datamodule.input_shape,
+        run_config=OmegaConf.to_container(cfg, resolve=True), _recursive_=False, _convert_="all",  # plain dicts and lists in the checkpoint
+    )
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    loggers = [instantiate(c) for c in cfg.logger.values()]
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    start = time.perf_counter()
+    if cfg.train:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    train_time = time.perf_counter() - start
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    best = best or (ckpt_path if not cfg.train else None)  # fast_dev_run has no checkpoint: use current weights
+    trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+    trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+
+    metrics = {
+        "task_name": cfg.task_name,
+        "choices": group_choices(),
+        "data": datamodule.data.source,
+        "split": datamodule.split.name,
+        "test_part": datamodule.test_part,
+        "lr": float(cfg.optim.lr),
+        "seed": int(cfg.seed),
+        "epochs": int(trainer.current_epoch),
+        "train_time_s": round(train_time, 2),
+        "best_checkpoint": best,
+        "run_dir": str(run_dir),
+        "val": module.results.get("val", {}),
+        "test": module.results.get("test", {}),
+    }
+    if trainer.is_global_zero:
+        write_outputs(metrics, module, trainer, run_dir)
+    print(summary_line(metrics))
+    return metrics
+
+
+def write_outputs(metrics: dict, module, trainer: L.Trainer, run_dir: Path) -> None:
+    """metrics.json, confusion_matrix.png, curves.png and the HPARAMS entry."""
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    test = metrics["test"]
+    if test:
+        save_confusion(test["track"]["confusion"], module.hparams.class_names, run_dir / "confusion_matrix.png",
+                       f"{metrics['split']} {metrics['test_part']} part, tracks")
+    if module.history:
+        save_curves(module.history, run_dir / "curves.png")
+    params = {**metrics["choices"], "lr": metrics["lr"], "seed": metrics["seed"], "epochs": metrics["epochs"]}
+    final = {f"hp/{stage}_{level}_acc": metrics[stage][level]["accuracy"]
+             for stage in ("val", "test") if metrics[stage] for level in ("segment", "track")}
+    final.update({f"hp/{stage}_f1": metrics[stage]["segment"]["macro_f1"] for stage in ("val", "test") if metrics[stage]})
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):  # fills the HPARAMS tab: params next to final metrics
+            logger.log_hyperparams(params, final)
+        else:
+            logger.log_hyperparams(params)
+            logger.log_metrics(final)
+        logger.finalize("success")
+
+
+def summary_line(metrics: dict) -> str:
+    test = metrics["test"]
+    if not test:
+        return f"split {metrics['split']}: no test metrics | run {metrics['run_dir']}"
+    part = "test part" if metrics["test_part"] == "test" else "no test part: tested on val"
+    return (f"split {metrics['split']} ({part}) | segment acc {test['segment']['accuracy']:.3f} | "
+            f"track acc {test['track']['accuracy']:.3f} | macro-F1 {test['segment']['macro_f1']:.3f} | "
+            f"run {metrics['run_dir']}")
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point; returns validation accuracy for sweepers (Optuna maximises it)."""
+    try:
+        metrics = run(cfg)
+    except MgcError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    return metrics["val"].get("segment", {}).get("accuracy", 0.0) if metrics["val"] else 0.0
+
+
+if __name__ == "__main__":
+    main()
