@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def confusion_figure(confusion: list[list[int]], class_names: list[str], title: str = "") -> plt.Figure:
@@ -49,6 +50,7 @@ def save_curves(history: list[dict[str, float]], path: Path) -> None:
             values = [h.get(f"{part}/{metric}", np.nan) for h in history]
             ax.plot(epochs, values, style, label=f"{part} (segments)", markersize=3)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("accuracy" if metric == "acc" else "cross-entropy loss")
         ax.grid(alpha=0.3)
     ax_acc.plot(epochs, [h.get("val/track_acc", np.nan) for h in history], "-^", label="val (tracks)", markersize=3)

@@ -35,7 +35,7 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 def check_config(cfg: DictConfig) -> None:
     """Fail fast, before any data is touched, on values that cannot work."""
     try:
-        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        resolved_config(cfg, throw_on_missing=True)
     except MissingMandatoryValue as err:
         key = err.full_key
         hint = " (the folder holding your GTZAN genres)" if key == "data.root" else ""
@@ -48,6 +48,12 @@ def check_config(cfg: DictConfig) -> None:
         raise MgcError(f"datamodule.batch_size={cfg.datamodule.batch_size}: must be a positive integer")
     if not cfg.train and not cfg.ckpt_path:
         raise MgcError("train=false needs ckpt_path=PATH: the checkpoint to test")
+
+
+def resolved_config(cfg: DictConfig, throw_on_missing: bool = False) -> dict:
+    """The run's config as plain containers, without Hydra's own ``hydra`` node."""
+    return {k: OmegaConf.to_container(v, resolve=True, throw_on_missing=throw_on_missing) if OmegaConf.is_config(v)
+            else v for k, v in cfg.items() if k != "hydra"}
 
 
 def find_last_checkpoint(outputs: str | Path) -> Path:
@@ -90,7 +96,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     module = instantiate(
         cfg.module, model=model, optimizer=instantiate(cfg.optim), scheduler=instantiate(cfg.scheduler),
         class_names=datamodule.class_names, input_shape=datamodule.input_shape,
-        run_config=OmegaConf.to_container(cfg, resolve=True), _recursive_=False, _convert_="all",  # plain dicts and lists in the checkpoint
+        run_config=resolved_config(cfg), _recursive_=False, _convert_="all",  # plain dicts and lists in the checkpoint
     )
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     loggers = [instantiate(c) for c in cfg.logger.values()]
@@ -100,6 +106,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.train:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     train_time = time.perf_counter() - start
+    epochs, history = int(trainer.current_epoch), list(module.history)  # testing the best ckpt reloads older ones
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     best = best or (ckpt_path if not cfg.train else None)  # fast_dev_run has no checkpoint: use current weights
     trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)
@@ -113,7 +120,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "test_part": datamodule.test_part,
         "lr": float(cfg.optim.lr),
         "seed": int(cfg.seed),
-        "epochs": int(trainer.current_epoch),
+        "epochs": epochs,
         "train_time_s": round(train_time, 2),
         "best_checkpoint": best,
         "run_dir": str(run_dir),
@@ -121,20 +128,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "test": module.results.get("test", {}),
     }
     if trainer.is_global_zero:
-        write_outputs(metrics, module, trainer, run_dir)
+        write_outputs(metrics, history, module.hparams.class_names, trainer, run_dir)
     print(summary_line(metrics))
     return metrics
 
 
-def write_outputs(metrics: dict, module, trainer: L.Trainer, run_dir: Path) -> None:
+def write_outputs(metrics: dict, history: list[dict], class_names: list[str], trainer: L.Trainer,
+                  run_dir: Path) -> None:
     """metrics.json, confusion_matrix.png, curves.png and the HPARAMS entry."""
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     test = metrics["test"]
     if test:
-        save_confusion(test["track"]["confusion"], module.hparams.class_names, run_dir / "confusion_matrix.png",
+        save_confusion(test["track"]["confusion"], class_names, run_dir / "confusion_matrix.png",
                        f"{metrics['split']} {metrics['test_part']} part, tracks")
-    if module.history:
-        save_curves(module.history, run_dir / "curves.png")
+    if history:
+        save_curves(history, run_dir / "curves.png")
     params = {**metrics["choices"], "lr": metrics["lr"], "seed": metrics["seed"], "epochs": metrics["epochs"]}
     final = {f"hp/{stage}_{level}_acc": metrics[stage][level]["accuracy"]
              for stage in ("val", "test") if metrics[stage] for level in ("segment", "track")}
@@ -158,15 +166,42 @@ def summary_line(metrics: dict) -> str:
             f"run {metrics['run_dir']}")
 
 
+def check_group_choices(argv: list[str]) -> None:
+    """One line for ``group=option`` overrides naming an option that does not exist.
+
+    Hydra's own message for this spans a dozen lines; this check runs first and
+    names the group, the bad option and the accepted ones.
+    """
+    for arg in argv:
+        key, _, value = arg.lstrip("+~").partition("=")
+        folder = CONF_DIR / key
+        if not value or not folder.is_dir() or "(" in value:  # not a group, or sweep syntax like choice(...)
+            continue
+        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        for option in value.split(","):
+            if option not in options and option != "null":
+                raise MgcError(f"{key}={option}: no such option in conf/{key}/; choose one of {', '.join(options)}")
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
-def main(cfg: DictConfig) -> float:
+def hydra_main(cfg: DictConfig) -> float:
     """Hydra entry point; returns validation accuracy for sweepers (Optuna maximises it)."""
     try:
         metrics = run(cfg)
     except MgcError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    return metrics["val"].get("segment", {}).get("accuracy", 0.0) if metrics["val"] else 0.0
+    return metrics["val"]["segment"]["accuracy"] if metrics["val"] else 0.0
+
+
+def main() -> None:
+    """``python train.py ...``: check group names, then hand over to Hydra."""
+    try:
+        check_group_choices(sys.argv[1:])
+    except MgcError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    hydra_main()
 
 
 if __name__ == "__main__":

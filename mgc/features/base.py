@@ -136,6 +136,8 @@ class Extractor:
                 y, _ = librosa.load(path, sr=self.sample_rate, mono=True)
         except Exception as err:  # noqa: BLE001 - any decoder failure means "unreadable"
             return None, f"unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no detail'})"
+        if len(y) == 0:
+            return None, "no audio samples (empty or truncated file)"
         if not np.all(np.isfinite(y)):
             return None, "contains NaN or inf samples"
         if len(y) < self.segment_samples:

@@ -1,0 +1,35 @@
+# mgc: every target installs what it needs first, so a clean clone needs nothing by hand.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+ARGS   ?=
+
+.PHONY: install train test extract tensorboard clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+## Train the default model (GRU on 13-MFCC segments of the synthetic GTZAN); ARGS="model=cnn ..." to change it.
+train: install
+	$(PY) train.py $(ARGS)
+
+## Run the test suite. pytest's exit code 5 (no tests collected) is a failure, not a pass.
+test: install
+	@$(PY) -m pytest $(ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing"; fi; exit $$rc
+
+## Extract (and cache) features without training: ARGS="features=chroma data=gtzan data.root=..."
+extract: install
+	$(PY) scripts/extract.py $(ARGS)
+
+## Every run, single and multirun, side by side.
+tensorboard: install
+	$(VENV)/bin/tensorboard --logdir outputs
+
+clean:
+	rm -rf outputs .pytest_cache

@@ -1,0 +1,60 @@
+"""Every model runs on every feature shape; the architectures are the ones the journal names."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mgc.models import CNN, MLP, Linear, Recurrent, ResNet18
+
+SHAPES = {"mfcc-json": (1, 13, 130), "mfcc-png": (3, 13, 1249), "mfcc-png-70": (3, 70, 70), "chroma": (1, 12, 431)}
+MODELS = {
+    "linear": Linear, "mlp": MLP, "cnn": CNN, "resnet18": ResNet18,
+    "lstm": lambda s, n: Recurrent(s, n, cell="lstm"),
+    "bilstm": lambda s, n: Recurrent(s, n, cell="lstm", bidirectional=True),
+    "gru": lambda s, n: Recurrent(s, n, cell="gru"),
+}
+
+
+@pytest.mark.parametrize("feature", SHAPES)
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_on_every_feature(name, feature):
+    model = MODELS[name](SHAPES[feature], 10)
+    logits = model(torch.randn(3, *SHAPES[feature]))
+    assert logits.shape == (3, 10)
+    logits.sum().backward()  # gradients reach the first layer
+    first = next(p for p in model.parameters() if p.requires_grad)
+    assert first.grad is not None and first.grad.abs().sum() > 0
+
+
+def test_resnet18_is_the_standard_architecture():
+    # torchvision.models.resnet18(num_classes=10) has exactly this many parameters.
+    assert sum(p.numel() for p in ResNet18((3, 224, 224), 10).parameters()) == 11_181_642
+    assert ResNet18((1, 13, 130), 10).features[0].in_channels == 1
+
+
+def test_mlp_layout_matches_the_journal():
+    mlp = MLP((1, 13, 130), 10)
+    linears = [m for m in mlp if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(1690, 256), (256, 128), (128, 10)]
+    assert not isinstance(mlp[1], torch.nn.ReLU)  # no ReLU on the raw input
+    assert not any(isinstance(m, torch.nn.Softmax) for m in mlp)
+
+
+def test_bidirectional_doubles_the_head_input():
+    uni, bi = Recurrent((1, 13, 130), 10), Recurrent((1, 13, 130), 10, bidirectional=True)
+    assert bi.head[0].in_features == 2 * uni.head[0].in_features == 512
+
+
+def test_recurrent_reads_frames_as_time_steps():
+    model = Recurrent((2, 13, 50), 10, hidden_size=8, num_layers=1)
+    assert model.rnn.input_size == 26  # channels * bins values per frame
+    x = torch.randn(1, 2, 13, 50)
+    y = x.clone()
+    y[..., 0] += 1.0  # changing only the first frame changes the output: it saw the whole sequence
+    assert not torch.allclose(model(x), model(y))
+
+
+def test_cnn_channels_as_in_the_journal():
+    convs = [m.out_channels for m in CNN((1, 13, 130), 10) if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [256, 256, 256, 512]

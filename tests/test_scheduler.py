@@ -1,0 +1,55 @@
+"""The scheduler configs step as declared: check the learning rate after N steps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from mgc.train import CONF_DIR
+
+
+def build(name: str, steps_per_epoch: int = 10, lr: float = 0.1):
+    cfg = OmegaConf.load(CONF_DIR / "scheduler" / f"{name}.yaml")
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    return opt, instantiate(cfg)(opt, steps_per_epoch)
+
+
+def lrs(opt, sched, steps):
+    out = []
+    for _ in range(steps):
+        opt.step()
+        sched.step()
+        out.append(opt.param_groups[0]["lr"])
+    return out
+
+
+def test_cosine_restarts_falls_to_a_hundredth_over_two_epochs_then_restarts():
+    opt, s = build("cosine_restarts")
+    assert s["interval"] == "step"
+    seq = lrs(opt, s["scheduler"], 21)
+    assert seq[18] == pytest.approx(0.1 * 0.01 + (0.1 - 0.001) * (1 + torch.cos(torch.tensor(torch.pi * 19 / 20)).item()) / 2)
+    assert min(seq[:19]) > 0.001 and seq[19] == pytest.approx(0.1)  # restart after 20 steps = 2 epochs
+    assert seq[:19] == sorted(seq[:19], reverse=True)
+
+
+def test_cyclic_rises_to_lr_in_two_epochs_and_back():
+    opt, s = build("cyclic")
+    assert s["interval"] == "step" and opt.param_groups[0]["lr"] == pytest.approx(0.01)
+    seq = lrs(opt, s["scheduler"], 40)
+    assert seq[19] == pytest.approx(0.1)  # peak after step_size_up = 20 steps
+    assert seq[39] == pytest.approx(0.01)
+
+
+def test_plateau_halves_on_a_flat_validation_loss():
+    opt, s = build("plateau")
+    assert s["interval"] == "epoch" and s["monitor"] == "val/loss"
+    for _ in range(5):
+        s["scheduler"].step(1.0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
+
+
+def test_none_keeps_the_learning_rate():
+    opt, s = build("none")
+    assert lrs(opt, s["scheduler"], 5) == [pytest.approx(0.1)] * 5

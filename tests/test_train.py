@@ -1,0 +1,126 @@
+"""Training: every model on every feature, learning for real, resuming, outputs, bad overrides."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY
+from mgc.errors import MgcError
+from mgc.train import run
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ["linear", "mlp", "cnn", "lstm", "bilstm", "gru", "resnet18"]
+FEATURES = {"mfcc-json": [], "chroma": [], "mfcc-png": ["features.segment_seconds=10"]}
+
+
+@pytest.mark.parametrize("feature", FEATURES)
+@pytest.mark.parametrize("model", MODELS)
+def test_fast_dev_run_every_model_on_every_feature(make_cfg, model, feature):
+    cfg = make_cfg(f"model={model}", f"features={feature}", *FEATURES[feature], "+trainer.fast_dev_run=true",
+                   "model.channels=[16,16,16,32]" if model == "cnn" else "seed=42")
+    metrics = run(cfg)
+    assert metrics["test"]["segments"] > 0 and 0 <= metrics["test"]["track"]["accuracy"] <= 1
+    assert metrics["choices"]["model"] == model and metrics["choices"]["features"] == feature
+
+
+@pytest.mark.parametrize("split", ["segment_90_10", "segment_70_30", "segment_80_20", "segment_80_10_10",
+                                   "track_80_10_10", "track_70_15_15"])
+@pytest.mark.parametrize("optim", ["adam", "rmsprop", "sgd", "adamw"])
+def test_every_split_and_optimizer_composes_and_runs(make_cfg, split, optim):
+    metrics = run(make_cfg(f"split={split}", f"optim={optim}", "model=linear", "+trainer.fast_dev_run=true"))
+    assert metrics["split"] == split
+    assert metrics["test_part"] == ("test" if split.count("_") == 3 else "val")
+
+
+def test_a_short_real_run_beats_chance_and_writes_every_output(make_cfg, tmp_path):
+    cfg = make_cfg("model=mlp", "optim=adam", "scheduler=none", "trainer.max_epochs=12", "datamodule.batch_size=16")
+    metrics = run(cfg)
+    assert metrics["test"]["track"]["accuracy"] >= 0.4  # 10 genres: chance is 0.1
+    assert metrics["val"]["segment"]["accuracy"] >= 0.4
+    run_dir = Path(cfg.paths.run_dir)
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["test"]["segment"]["accuracy"] == metrics["test"]["segment"]["accuracy"]
+    assert set(saved["test"]["track"]["per_class"]["rock"]) == {"precision", "recall", "f1"}
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert Path(saved["best_checkpoint"]).is_file()
+    assert (run_dir / "confusion_matrix.png").stat().st_size > 10_000
+    assert (run_dir / "curves.png").stat().st_size > 10_000
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))
+
+
+def test_resume_from_last_checkpoint_continues_the_epoch_count(make_cfg, tmp_path):
+    first = run(make_cfg("model=linear", "trainer.max_epochs=2"))
+    last = Path(first["run_dir"]) / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["epoch"] == 1
+    second_cfg = make_cfg("model=linear", "trainer.max_epochs=4", f"ckpt_path={last}")
+    second_cfg.paths.run_dir = str(tmp_path / "resumed")
+    second = run(second_cfg)
+    assert second["epochs"] == 4
+    ckpt = torch.load(Path(second["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["epoch"] == 3
+    assert [h["epoch"] for h in ckpt["mgc_history"]] == [0, 1, 2, 3]  # the curves survive the resume
+
+
+def test_test_only_from_a_checkpoint(make_cfg, tmp_path):
+    first = run(make_cfg("model=linear", "trainer.max_epochs=1"))
+    cfg = make_cfg("model=linear", "train=false", f"ckpt_path={first['best_checkpoint']}")
+    cfg.paths.run_dir = str(tmp_path / "test_only")
+    again = run(cfg)
+    assert again["test"]["segment"]["accuracy"] == first["test"]["segment"]["accuracy"]
+
+
+def test_same_seed_same_metrics(make_cfg, tmp_path):
+    a = run(make_cfg("model=mlp", "trainer.max_epochs=2"))
+    cfg = make_cfg("model=mlp", "trainer.max_epochs=2")
+    cfg.paths.run_dir = str(tmp_path / "again")
+    b = run(cfg)
+    assert a["test"]["segment"] == b["test"]["segment"] and a["val"]["track"] == b["val"]["track"]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.lr=-1", "optim.lr=-1"),
+    ("datamodule.batch_size=0", "datamodule.batch_size=0"),
+    ("data=gtzan", "data.root is not set"),
+    ("split=filtered", "split=filtered needs the real GTZAN"),
+])
+def test_bad_values_fail_with_one_line(make_cfg, override, message):
+    with pytest.raises(MgcError, match=message) as err:
+        run(make_cfg(override, "+trainer.fast_dev_run=true", tiny=not override.startswith("data=")))
+    assert "\n" not in str(err.value)
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["model=nope"], "error: model=nope: no such option in conf/model/; choose one of bilstm, cnn, gru,"),
+    (["-m", "optim=adam,nope"], "error: optim=nope: no such option"),
+    (["optim.lr=-1"], "error: optim.lr=-1: the learning rate must be > 0"),
+    (["data=gtzan"], "error: data.root is not set: pass data.root=..."),
+])
+def test_cli_bad_override_is_a_short_error_without_traceback(tmp_path, args, expected):
+    out = _cli(*args, "paths.outputs=" + str(tmp_path), cwd=tmp_path)
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines() == [expected] or expected in out.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_cli_end_to_end(tmp_path, shared_dir):
+    out = _cli(*TINY, "trainer.max_epochs=1", "model=bilstm", "optim=rmsprop", f"paths.outputs={tmp_path}",
+               f"paths.data_dir={shared_dir / 'data'}", f"paths.cache_dir={shared_dir / 'cache'}", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = [line for line in out.stdout.splitlines() if line.startswith("split ")]
+    assert len(summary) == 1 and "segment acc" in summary[0] and "track acc" in summary[0]
+    run_dir = Path(summary[0].rsplit("run ", 1)[1])
+    assert run_dir.parent.parent == tmp_path / "runs"
+    names = {p.name for p in run_dir.iterdir()}
+    assert {".hydra", "tb", "checkpoints", "metrics.json", "confusion_matrix.png", "curves.png"} <= names
+    assert (run_dir / ".hydra" / "config.yaml").read_text().count("Recurrent") == 1
