@@ -17,6 +17,7 @@ from typing import Any
 
 import hydra
 import lightning.pytorch as L
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -98,8 +99,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         class_names=datamodule.class_names, input_shape=datamodule.input_shape,
         run_config=resolved_config(cfg), _recursive_=False, _convert_="all",  # plain dicts and lists in the checkpoint
     )
-    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     loggers = [instantiate(c) for c in cfg.logger.values()]
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    if not loggers:  # logger=none: the lr monitor has nowhere to write
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     start = time.perf_counter()

@@ -124,3 +124,42 @@ def test_cli_end_to_end(tmp_path, shared_dir):
     names = {p.name for p in run_dir.iterdir()}
     assert {".hydra", "tb", "checkpoints", "metrics.json", "confusion_matrix.png", "curves.png"} <= names
     assert (run_dir / ".hydra" / "config.yaml").read_text().count("Recurrent") == 1
+
+
+@pytest.mark.parametrize("option", ["scheduler=none", "scheduler=cyclic", "scheduler=plateau",
+                                    "scheduler=cosine_restarts", "logger=csv", "logger=none",
+                                    "callbacks=early_stopping", "datamodule.normalize=false"])
+def test_scheduler_logger_and_callback_options_run(make_cfg, option):
+    cfg = make_cfg(option, "model=linear", "trainer.max_epochs=2")
+    metrics = run(cfg)
+    assert metrics["epochs"] == 2 and metrics["test"]
+    run_dir = Path(cfg.paths.run_dir)
+    assert (run_dir / "csv" / "metrics.csv").is_file() == (option == "logger=csv")
+    assert bool(list(run_dir.glob("tb/events.*"))) == (option not in ("logger=csv", "logger=none"))
+
+
+def test_training_from_a_data_10_json(make_cfg, tiny_source, tmp_path):
+    from mgc.features import MFCC, export_json
+
+    path = export_json(MFCC(cache_dir=tmp_path / "c").extract(tiny_source), tmp_path / "data_10.json")
+    metrics = run(make_cfg(f"features.json_path={path}", "split=segment_90_10", "model=linear",
+                           "+trainer.fast_dev_run=true"))
+    assert metrics["data"] == "json:data_10.json" and metrics["test_part"] == "val"
+    with pytest.raises(MgcError, match="needs track ids"):
+        run(make_cfg(f"features.json_path={path}", "model=linear", "+trainer.fast_dev_run=true"))
+
+
+def test_extract_script_on_a_gtzan_layout_folder(tiny_source, tmp_path):
+    """scripts/extract.py reads any GTZAN-layout folder (here the synthetic one) for all three features."""
+    for feature in ("mfcc-json", "mfcc-png", "chroma"):
+        args = [sys.executable, str(ROOT / "scripts" / "extract.py"), "data=gtzan", f"data.root={tiny_source.root}",
+                f"features={feature}", f"paths.outputs={tmp_path}"]
+        if feature == "mfcc-png":
+            args.append("features.segment_seconds=10")
+        if feature == "mfcc-json":
+            args.append(f"+export_json={tmp_path / 'data_10.json'}")
+        out = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert "40 clips" in out.stdout and "clips/s" in out.stdout
+    assert json.loads((tmp_path / "data_10.json").read_text())["mapping"][0] == "blues"
+    assert len(list((tmp_path / "cache").glob("*/index.json"))) == 3
