@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 ARGS   ?=
 
-.PHONY: install train test extract tensorboard clean
+.PHONY: install train test extract tensorboard journal report clean
 
 install: $(STAMP)
 
@@ -26,6 +26,23 @@ test: install
 ## Extract (and cache) features without training: ARGS="features=chroma data=gtzan data.root=..."
 extract: install
 	$(PY) scripts/extract.py $(ARGS)
+
+## Every journal entry (conf/experiment/) in sequence on the default data, then the report.
+## CPU cap: JOURNAL_EPOCHS=3 epochs each; `make journal JOURNAL_EPOCHS=` runs the journal's own epoch counts.
+JOURNAL_EPOCHS ?= 3
+JOURNAL_DIR    := outputs/journal/$(shell date +%Y-%m-%d_%H-%M-%S)
+EXPERIMENTS    := $(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml))))
+journal: install
+	@set -e; for e in $(EXPERIMENTS); do \
+	  echo "== $$e"; \
+	  $(PY) train.py experiment=$$e hydra.run.dir=$(JOURNAL_DIR)/$$e \
+	    $(if $(JOURNAL_EPOCHS),trainer.max_epochs=$(JOURNAL_EPOCHS)) $(ARGS); \
+	done
+	$(PY) -m mgc.report $(JOURNAL_DIR)
+
+## Results table and plots of every finished run under outputs/ (ARGS="outputs/journal/X" to narrow it).
+report: install
+	$(PY) -m mgc.report $(ARGS)
 
 ## Every run, single and multirun, side by side.
 tensorboard: install

@@ -1,0 +1,159 @@
+"""Collect finished runs into one results table and plots.
+
+    python -m mgc.report                       # every run under outputs/
+    python -m mgc.report outputs/journal/X     # only the runs under X
+    python -m mgc.report DIR --out DIR/report  # somewhere else
+
+Scans for ``metrics.json`` files (one per finished run) and writes
+``results.md``, ``results.csv``, ``accuracy.png`` (segment vs track test
+accuracy per run) and ``confusion_matrices.png`` (a grid of the runs'
+track-level confusion matrices). Runs on a ``segment_*`` split get a footnote:
+segments of one song sit in both train and test there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+COLUMNS = ["run", "experiment", "data", "features", "model", "optimizer", "lr", "scheduler", "split", "epochs",
+           "best_val_acc", "test_segment_acc", "test_track_acc", "test_macro_f1", "train_time_s"]
+LEAK_NOTE = ("segment split: segments of one song sit in both train and test parts, so these numbers are "
+             "optimistic; compare a track_* or filtered split for an honest estimate.")
+
+
+def collect(roots: list[Path]) -> list[dict]:
+    """One row per ``metrics.json`` under ``roots``, oldest run first."""
+    rows = []
+    for path in sorted({p for root in roots for p in root.glob("**/metrics.json")}, key=lambda p: p.stat().st_mtime):
+        m = json.loads(path.read_text())
+        if not m.get("test"):
+            continue
+        choices = m.get("choices", {})
+        rows.append({
+            "run": path.parent.name,
+            "run_dir": str(path.parent),
+            "experiment": m.get("task_name", ""),
+            "data": m.get("data", ""),
+            "features": choices.get("features", ""),
+            "model": choices.get("model", ""),
+            "optimizer": choices.get("optim", ""),
+            "lr": m.get("lr"),
+            "scheduler": choices.get("scheduler", ""),
+            "split": m.get("split", ""),
+            "test_part": m.get("test_part", "test"),
+            "epochs": m.get("epochs"),
+            "best_val_acc": m["val"]["segment"]["accuracy"] if m.get("val") else None,
+            "test_segment_acc": m["test"]["segment"]["accuracy"],
+            "test_track_acc": m["test"]["track"]["accuracy"],
+            "test_macro_f1": m["test"]["segment"]["macro_f1"],
+            "train_time_s": m.get("train_time_s"),
+            "confusion": m["test"]["track"]["confusion"],
+            "class_names": list(m["test"]["track"]["per_class"]),
+        })
+    return rows
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if value <= 1.0 else f"{value:.1f}"
+    return "" if value is None else str(value)
+
+
+def write_table(rows: list[dict], out: Path) -> None:
+    """results.csv (every column, full precision) and results.md (readable, with footnotes)."""
+    with open(out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS + ["test_part", "run_dir"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    header = [c for c in COLUMNS if c != "run"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [_fmt(r[c]) for c in header]
+        cells[header.index("lr")] = f"{r['lr']:g}"
+        notes = ("¹" if r["split"].startswith("segment") else "") + ("²" if r["test_part"] == "val" else "")
+        cells[header.index("split")] += notes
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"¹ {LEAK_NOTE}", "",
+              "² this split has no test part: the test columns are measured on the validation part.", "",
+              "Segment accuracy scores each segment alone; track accuracy averages a track's segment "
+              "log-probabilities. Best val accuracy is the segment accuracy of the checkpoint that was tested."]
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+
+
+def plot_accuracy(rows: list[dict], path: Path) -> None:
+    """Grouped bars: test segment vs track accuracy per run."""
+    labels = [r["experiment"] if r["experiment"] != "train" else r["run"] for r in rows]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(rows) + 2), 4.5))
+    ax.bar(x - 0.2, [r["test_segment_acc"] for r in rows], 0.4, label="test segment accuracy")
+    ax.bar(x + 0.2, [r["test_track_acc"] for r in rows], 0.4, label="test track accuracy")
+    ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.axhline(1 / max(len(rows[0]["class_names"]), 1), color="grey", linestyle=":", label="chance")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("test accuracy per run (segment splits leak: see results.md)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_confusion_grid(rows: list[dict], path: Path) -> None:
+    """Small multiples of the track-level test confusion matrices (row-normalised)."""
+    cols = min(4, len(rows))
+    n_rows = math.ceil(len(rows) / cols)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(4.2 * cols, 4.2 * n_rows), squeeze=False)
+    for ax in axes.flat[len(rows):]:
+        ax.axis("off")
+    for ax, r in zip(axes.flat, rows):
+        cm = np.asarray(r["confusion"], dtype=float)
+        ax.imshow(cm / np.maximum(cm.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+        names = r["class_names"]
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+        label = r["experiment"] if r["experiment"] != "train" else r["run"]
+        ax.set_title(f"{label}\n{r['split']}: track acc {r['test_track_acc']:.2f}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(roots: list[Path], out: Path) -> list[dict]:
+    """Everything above, for the runs under ``roots``, into ``out``."""
+    rows = collect(roots)
+    if not rows:
+        raise SystemExit(f"error: no finished runs (metrics.json with test metrics) under {', '.join(map(str, roots))}")
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(rows, out)
+    plot_accuracy(rows, out / "accuracy.png")
+    plot_confusion_grid(rows, out / "confusion_matrices.png")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("roots", nargs="*", type=Path, default=[Path("outputs")], help="folders to scan (outputs/)")
+    parser.add_argument("--out", type=Path, default=None, help="report folder (default: outputs/report)")
+    args = parser.parse_args(argv)
+    out = args.out or Path("outputs/report")
+    rows = write_report(args.roots, out)
+    print((out / "results.md").read_text())
+    print(f"{len(rows)} runs -> {out}/results.md, results.csv, accuracy.png, confusion_matrices.png", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
