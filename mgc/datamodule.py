@@ -14,7 +14,7 @@ import logging
 import lightning.pytorch as L
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mgc.data.gtzan import GTZAN
 from mgc.errors import MgcError
@@ -38,6 +38,33 @@ class TensorBatches(Dataset):
         return tuple(t[index] for t in self.tensors)
 
 
+class EpochBatches(Sampler[list[int]]):
+    """Batches of indices, shuffled by ``(seed, epoch)`` alone when ``shuffle``.
+
+    Lightning calls :meth:`set_epoch` before every epoch, so the batch order
+    of epoch ``e`` never depends on how much randomness earlier epochs used:
+    a run resumed from a checkpoint sees the same batches as one that was
+    never interrupted.
+    """
+
+    def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int = 0):
+        self.size, self.batch_size, self.shuffle, self.seed = size, batch_size, shuffle, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-self.size // self.batch_size)
+
+    def __iter__(self):
+        if self.shuffle:
+            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
+        else:
+            order = torch.arange(self.size)
+        yield from (order[i:i + self.batch_size].tolist() for i in range(0, self.size, self.batch_size))
+
+
 class GenreDataModule(L.LightningDataModule):
     """Serve ``(x, label, track)`` batches of one split of one feature set.
 
@@ -55,15 +82,18 @@ class GenreDataModule(L.LightningDataModule):
         DataLoader worker processes; 0 is fastest for in-memory tensors.
     normalize : bool
         Standardise each (channel, bin) with training-part statistics.
+    seed : int
+        Seeds the batch order of every epoch (see :class:`EpochBatches`).
     """
 
     def __init__(self, source: GTZAN, features: Extractor, split: Split, batch_size: int = 64,
-                 num_workers: int = 0, normalize: bool = True):
+                 num_workers: int = 0, normalize: bool = True, seed: int = 0):
         super().__init__()
         if int(batch_size) < 1:
             raise MgcError(f"datamodule.batch_size={batch_size}: must be a positive integer")
         self.source, self.features, self.split = source, features, split
         self.batch_size, self.num_workers, self.normalize = int(batch_size), int(num_workers), normalize
+        self.seed = int(seed)
         self.data: FeatureSet | None = None
         self.parts: dict[str, TensorBatches] = {}
         self.mean: torch.Tensor | None = None
@@ -119,9 +149,9 @@ class GenreDataModule(L.LightningDataModule):
     # -- loaders -------------------------------------------------------------
     def _loader(self, part: str, shuffle: bool) -> DataLoader:
         dataset = self.parts[part]
-        order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        return DataLoader(dataset, sampler=BatchSampler(order, self.batch_size, drop_last=False), batch_size=None,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        batches = EpochBatches(len(dataset), self.batch_size, shuffle, self.seed)
+        return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -27,7 +27,12 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
+from mgc.errors import MgcError
 from mgc.plots import confusion_figure
+
+
+class NonFiniteLossError(MgcError):
+    """The loss became NaN or infinite: training stops, the last good checkpoint stays."""
 
 
 class GenreClassifier(L.LightningModule):
@@ -74,6 +79,11 @@ class GenreClassifier(L.LightningModule):
         x, y, _ = batch
         logits = self(x)
         loss = self._loss(logits, y)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
+                f"the last good checkpoint is kept in checkpoints/last.ckpt; lower optim.lr or check the features"
+            )
         self.train_acc(logits, y)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))
@@ -140,12 +150,15 @@ class GenreClassifier(L.LightningModule):
         steps_per_epoch = max(1, int(self.trainer.estimated_stepping_batches) // epochs)
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer, steps_per_epoch)}
 
-    # -- the learning curves survive a resume ------------------------------------
+    # -- a resumed run continues exactly: curves and the random state -----------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["mgc_history"] = self.history
+        checkpoint["mgc_torch_rng"] = torch.get_rng_state()  # dropout masks of the epochs to come
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.history = list(checkpoint.get("mgc_history", []))
+        if "mgc_torch_rng" in checkpoint and self._trainer is not None and self.trainer.state.fn == "fit":
+            torch.set_rng_state(checkpoint["mgc_torch_rng"])
 
 
 def track_means(logp: torch.Tensor, y: torch.Tensor, track: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
