@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 ARGS   ?=
 
-.PHONY: install train test extract tensorboard journal report clean
+.PHONY: install train test extract tensorboard journal report sweep clean
 
 install: $(STAMP)
 
@@ -39,6 +39,11 @@ journal: install
 	    $(if $(JOURNAL_EPOCHS),trainer.max_epochs=$(JOURNAL_EPOCHS)) $(ARGS); \
 	done
 	$(PY) -m mgc.report $(JOURNAL_DIR)
+
+## A learning-rate sweep of the default model (5 epochs each); ends with a table of its jobs.
+SWEEP_LRS ?= 1e-4,1e-3,1e-2
+sweep: install
+	$(PY) train.py -m optim.lr=$(SWEEP_LRS) trainer.max_epochs=5 $(ARGS)
 
 ## Results table and plots of every finished run under outputs/ (ARGS="outputs/journal/X" to narrow it).
 report: install

@@ -66,7 +66,7 @@ class EpochBatches(Sampler[list[int]]):
 
 
 class GenreDataModule(L.LightningDataModule):
-    """Serve ``(x, label, track)`` batches of one split of one feature set.
+    """Serve ``(x, label, track, segment index)`` batches of one split of one feature set.
 
     Parameters
     ----------
@@ -115,7 +115,7 @@ class GenreDataModule(L.LightningDataModule):
                 self.std = x[train].std(dim=(0, 3), keepdim=True)[0].clamp_min(1e-6)
             x = (x - self.mean) / self.std
         labels, tracks = torch.from_numpy(data.labels), torch.from_numpy(data.tracks)
-        self.parts = {p: TensorBatches(x[i], labels[i], tracks[i]) for p, i in
+        self.parts = {p: TensorBatches(x[i], labels[i], tracks[i], i) for p, i in
                       ((p, torch.as_tensor(idx)) for p, idx in indices.items())}
         self.data = data
         sizes = ", ".join(f"{p} {len(d)}" for p, d in self.parts.items())

@@ -76,7 +76,7 @@ class GenreClassifier(L.LightningModule):
 
     # -- training ---------------------------------------------------------------
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        x, y, _ = batch
+        x, y, *_ = batch
         logits = self(x)
         loss = self._loss(logits, y)
         if not torch.isfinite(loss):
@@ -85,7 +85,7 @@ class GenreClassifier(L.LightningModule):
                 f"the last good checkpoint is kept in checkpoints/last.ckpt; lower optim.lr or check the features"
             )
         self.train_acc(logits, y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
 
@@ -100,8 +100,8 @@ class GenreClassifier(L.LightningModule):
 
     # -- evaluation -----------------------------------------------------------
     def _eval_step(self, batch: tuple[torch.Tensor, ...]) -> None:
-        x, y, track = batch
-        self._outputs.append((F.log_softmax(self(x), dim=1).detach(), y, track))
+        x, y, track, index = batch
+        self._outputs.append((F.log_softmax(self(x), dim=1).detach(), y, track, index))
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         self._eval_step(batch)
@@ -118,10 +118,12 @@ class GenreClassifier(L.LightningModule):
     def _score(self, stage: str) -> None:
         if not self._outputs:
             return
-        logp, y, track = (torch.cat(t) for t in zip(*self._outputs))
+        logp, y, track, index = (torch.cat(t) for t in zip(*self._outputs))
         self._outputs.clear()
-        if self.trainer.world_size > 1:  # every rank scores all predictions
-            logp, y, track = (self.all_gather(t).flatten(0, 1) for t in (logp, y, track))
+        if self.trainer.world_size > 1:  # every rank scores all predictions, each segment once
+            logp, y, track, index = (self._gather(t) for t in (logp, y, track, index))
+            index, first = unique_first(index)
+            logp, y, track = logp[first], y[first], track[first]
         track_logp, track_y = track_means(logp, y, track)
         res = {
             "loss": float(F.nll_loss(logp, y)),
@@ -137,11 +139,19 @@ class GenreClassifier(L.LightningModule):
             f"{stage}/loss": res["loss"], f"{stage}/acc": res["segment"]["accuracy"],
             f"{stage}/f1": res["segment"]["macro_f1"], f"{stage}/track_acc": res["track"]["accuracy"],
             f"{stage}/track_f1": res["track"]["macro_f1"],
-        }, prog_bar=stage == "val", sync_dist=False)
+        }, prog_bar=stage == "val", sync_dist=True)  # equal on every rank: the mean is the value
         for logger in self.loggers:
             if isinstance(logger, TensorBoardLogger):
                 fig = confusion_figure(res["track"]["confusion"], self.hparams.class_names, f"{stage} (tracks)")
                 logger.experiment.add_figure(f"{stage}/confusion_matrix", fig, self.current_epoch)
+
+    def _gather(self, t: torch.Tensor) -> torch.Tensor:
+        """All ranks' rows of ``t``; ranks may hold different numbers of rows."""
+        sizes = self.all_gather(torch.tensor(len(t), device=t.device))
+        padded = torch.zeros((int(sizes.max()), *t.shape[1:]), dtype=t.dtype, device=t.device)
+        padded[: len(t)] = t
+        gathered = self.all_gather(padded)
+        return torch.cat([g[:n] for g, n in zip(gathered, sizes.tolist())])
 
     # -- optimisation ---------------------------------------------------------
     def configure_optimizers(self) -> dict:
@@ -159,6 +169,18 @@ class GenreClassifier(L.LightningModule):
         self.history = list(checkpoint.get("mgc_history", []))
         if "mgc_torch_rng" in checkpoint and self._trainer is not None and self.trainer.state.fn == "fit":
             torch.set_rng_state(checkpoint["mgc_torch_rng"])
+
+
+def unique_first(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unique values of ``index`` and the position of each one's first occurrence.
+
+    A distributed sampler pads ranks with repeated batches; scoring each
+    segment once keeps the metrics those of the real split.
+    """
+    values, inverse = torch.unique(index, return_inverse=True)
+    positions = torch.arange(len(index), device=index.device)
+    first = torch.full((len(values),), len(index), device=index.device).scatter_reduce(0, inverse, positions, "amin")
+    return values, first
 
 
 def track_means(logp: torch.Tensor, y: torch.Tensor, track: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,6 +25,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from hydra.experimental.callback import Callback  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
 COLUMNS = ["run", "experiment", "data", "features", "model", "optimizer", "lr", "scheduler", "split", "epochs",
            "best_val_acc", "test_segment_acc", "test_track_acc", "test_macro_f1", "train_time_s"]
@@ -64,10 +66,14 @@ def collect(roots: list[Path]) -> list[dict]:
     return rows
 
 
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}" if value <= 1.0 else f"{value:.1f}"
-    return "" if value is None else str(value)
+def _fmt(column: str, value) -> str:
+    if value is None:
+        return ""
+    if column.endswith(("_acc", "_f1")):
+        return f"{value:.3f}"
+    if column == "train_time_s":
+        return f"{value:.1f}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def write_table(rows: list[dict], out: Path) -> None:
@@ -76,18 +82,24 @@ def write_table(rows: list[dict], out: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=COLUMNS + ["test_part", "run_dir"], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    header = [c for c in COLUMNS if c != "run"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    leaky = no_test = False
     for r in rows:
-        cells = [_fmt(r[c]) for c in header]
-        cells[header.index("lr")] = f"{r['lr']:g}"
-        notes = ("¹" if r["split"].startswith("segment") else "") + ("²" if r["test_part"] == "val" else "")
-        cells[header.index("split")] += notes
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"¹ {LEAK_NOTE}", "",
-              "² this split has no test part: the test columns are measured on the validation part.", "",
-              "Segment accuracy scores each segment alone; track accuracy averages a track's segment "
-              "log-probabilities. Best val accuracy is the segment accuracy of the checkpoint that was tested."]
+        cells = {c: _fmt(c, r[c]) for c in COLUMNS}
+        if r["split"].startswith("segment"):
+            cells["split"] += "¹"
+            leaky = True
+        if r["test_part"] == "val":
+            cells["split"] += "²"
+            no_test = True
+        lines.append("| " + " | ".join(cells.values()) + " |")
+    lines.append("")
+    if leaky:
+        lines += [f"¹ {LEAK_NOTE}", ""]
+    if no_test:
+        lines += ["² this split has no test part: the test columns are measured on the validation part.", ""]
+    lines.append("Segment accuracy scores each segment alone; track accuracy averages a track's segment "
+                 "log-probabilities. best_val_acc is the segment accuracy of the checkpoint that was tested.")
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
 
@@ -157,3 +169,17 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class SweepReport(Callback):
+    """Hydra callback: when a multirun ends, write and print the report of its jobs."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            rows = write_report([sweep_dir], sweep_dir / "report")
+        except SystemExit as err:  # no job finished: say so, do not fail the sweep
+            print(err)
+            return
+        print(f"\nsweep summary ({len(rows)} jobs): {sweep_dir / 'report' / 'results.md'}\n")
+        print((sweep_dir / "report" / "results.md").read_text())

@@ -17,6 +17,7 @@ from typing import Any
 
 import hydra
 import lightning.pytorch as L
+import torch
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 from hydra.core.hydra_config import HydraConfig
@@ -88,6 +89,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
 
     datamodule = instantiate(
         cfg.datamodule, source=instantiate(cfg.data), features=instantiate(cfg.features), split=instantiate(cfg.split)
@@ -125,14 +128,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "seed": int(cfg.seed),
         "epochs": epochs,
         "train_time_s": round(train_time, 2),
+        "threads": torch.get_num_threads(),
+        "world_size": trainer.world_size,
         "best_checkpoint": best,
         "run_dir": str(run_dir),
         "val": module.results.get("val", {}),
         "test": module.results.get("test", {}),
     }
-    if trainer.is_global_zero:
+    if trainer.is_global_zero:  # under DDP every rank has the same metrics; one writes them
         write_outputs(metrics, history, module.hparams.class_names, trainer, run_dir)
-    print(summary_line(metrics))
+        print(summary_line(metrics))
     return metrics
 
 
@@ -178,8 +183,8 @@ def check_group_choices(argv: list[str]) -> None:
     for arg in argv:
         key, _, value = arg.lstrip("+~").partition("=")
         folder = CONF_DIR / key
-        if not value or not folder.is_dir() or "(" in value:  # not a group, or sweep syntax like choice(...)
-            continue
+        if not value or key.startswith("hydra") or not folder.is_dir() or "(" in value:
+            continue  # not one of our groups (Hydra's own come from plugins too), or sweep syntax like choice(...)
         options = sorted(p.stem for p in folder.glob("*.yaml"))
         for option in value.split(","):
             if option not in options and option != "null":

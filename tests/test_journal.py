@@ -63,6 +63,7 @@ def test_report_from_two_real_runs(make_cfg, tmp_path):
     assert (table[0]["model"], table[1]["model"], table[1]["optimizer"]) == ("linear", "mlp", "adam")
     md = (tmp_path / "report" / "results.md").read_text()
     assert "segment_90_10¹²" in md and "segments of one song sit in both train and test" in md
+    assert "| run1 | synthetic | mfcc-json | mlp | adam | 0.001 |" in md
     assert "track_80_10_10 |" in md  # no footnote on the honest split
     for png in ("accuracy.png", "confusion_matrices.png"):
         assert (tmp_path / "report" / png).stat().st_size > 10_000
