@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 ARGS   ?=
 
-.PHONY: install train test extract tensorboard journal report sweep clean
+.PHONY: install train test extract tensorboard journal report sweep bench clean
 
 install: $(STAMP)
 
@@ -44,6 +44,10 @@ journal: install
 SWEEP_LRS ?= 1e-4,1e-3,1e-2
 sweep: install
 	$(PY) train.py -m optim.lr=$(SWEEP_LRS) trainer.max_epochs=5 $(ARGS)
+
+## Benchmarks, each a ratio against a baseline in the same process (about 10 minutes on 2 cores).
+bench: install
+	$(PY) -m mgc.bench $(ARGS)
 
 ## Results table and plots of every finished run under outputs/ (ARGS="outputs/journal/X" to narrow it).
 report: install

@@ -181,10 +181,16 @@ class Extractor:
                 kept.append((c, feats))
         if not kept:
             raise MgcError(f"no usable clips: all {len(clips)} clips were skipped (see the warnings above)")
+        self.write_cache(cache, kept, genres, skipped)
         elapsed = time.perf_counter() - start
         log.info("extracted %s from %d clips in %.1f s (%.1f clips/s), skipped %d",
                  self.name, len(kept), elapsed, len(kept) / elapsed, len(skipped))
-        tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".tmp-", dir=self.cache_dir))
+
+    def write_cache(self, cache: Path, kept: list[tuple[Clip, np.ndarray]], genres: list[str],
+                    skipped: list[str] = ()) -> None:
+        """Write a complete cache folder atomically (temporary folder, then rename)."""
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".tmp-", dir=cache.parent))
         try:
             self.save_segments(tmp, kept)
             index = {

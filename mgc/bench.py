@@ -1,0 +1,330 @@
+"""Benchmarks with their baselines in the same process: ``make bench`` (``--quick`` for a smoke run).
+
+Absolute times drift on shared machines, so every figure is a ratio against a
+baseline measured in the same run, on the same data and cores:
+
+1. MFCC extraction of GTZAN-sized clips: the classic sequential loop
+   (``librosa.load``, ``librosa.feature.mfcc`` per segment, ``.T.tolist()``,
+   ``json.dump(indent=4)``), the same loop over files with joblib, and mgc's
+   extractor with its cache write; numbers compared to 1e-4.
+2. Feature loading for 1000 clips (10,000 segments of 130x13): mgc's cache vs
+   ``json.load`` of the equivalent ``data_10.json``, each in a fresh process
+   so peak RSS is its own.
+3. Training throughput (samples/s) of the Lightning pipeline vs a plain
+   PyTorch loop over a ``TensorDataset``, same model, optimizer, batch size
+   and threads, for the journal's GRU and CNN; then variants of the plain loop
+   (batch slicing instead of per-item indexing; channels-last for the CNN).
+4. Peak RSS of extracting 1000 clips (against the size of their raw audio)
+   and of a default training run.
+
+Writes ``outputs/bench/bench.json`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import librosa
+import numpy as np
+import torch
+from joblib import Parallel, delayed
+
+from mgc.data import GTZAN, SyntheticGTZAN
+from mgc.data.gtzan import Clip
+from mgc.features import MFCC
+
+SR, N_MFCC, N_FFT, HOP, SEG = 22050, 13, 2048, 512, 66150
+
+
+# -- 1. extraction ------------------------------------------------------------------
+def classic_clip(path: str) -> list[list[list[float]]]:
+    """The extract_data.py inner loop for one file."""
+    signal, sr = librosa.load(path, sr=SR)
+    out = []
+    for d in range(10):
+        start, finish = SEG * d, SEG * (d + 1)
+        if finish > len(signal):
+            break
+        mfcc = librosa.feature.mfcc(y=signal[start:finish], sr=sr, n_mfcc=N_MFCC, n_fft=N_FFT, hop_length=HOP)
+        out.append(mfcc.T.tolist())
+    return out
+
+
+def classic_extract(clips: list[Clip], out: Path, n_jobs: int | None) -> dict:
+    """Baseline A (``n_jobs=None``: sequential) or B (joblib over files, one thread each)."""
+    if n_jobs is None:
+        per_clip = [classic_clip(str(c.path)) for c in clips]
+    else:
+        per_clip = Parallel(n_jobs=n_jobs, inner_max_num_threads=1)(delayed(classic_clip)(str(c.path)) for c in clips)
+    genres = sorted({c.genre for c in clips})
+    data = {"mapping": genres, "labels": [], "mfcc": []}
+    for c, segs in zip(clips, per_clip):
+        data["mfcc"] += segs
+        data["labels"] += [genres.index(c.genre)] * len(segs)
+    with open(out, "w") as f:
+        json.dump(data, f, indent=4)
+    return data
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def bench_extraction(source: GTZAN, work: Path) -> dict:
+    clips = source.clips()
+    audio_seconds = sum(librosa.get_duration(path=str(c.path)) for c in clips)
+    t_a, data = timed(classic_extract, clips, work / "a.json", None)
+    t_b, _ = timed(classic_extract, clips, work / "b.json", -1)
+    t_m, feats = timed(MFCC(cache_dir=str(work / "cache")).extract, source)
+    reference = np.asarray(data["mfcc"], dtype=np.float32).transpose(0, 2, 1)
+    return {
+        "clips": len(clips),
+        "audio_seconds": round(audio_seconds, 1),
+        "baseline_a_s": round(t_a, 3),
+        "baseline_b_s": round(t_b, 3),
+        "mgc_s": round(t_m, 3),
+        "audio_s_per_s": {"a": round(audio_seconds / t_a, 1), "b": round(audio_seconds / t_b, 1),
+                          "mgc": round(audio_seconds / t_m, 1)},
+        "speedup_vs_a": round(t_a / t_m, 2),
+        "speedup_vs_b": round(t_b / t_m, 2),
+        "max_abs_diff": float(np.abs(reference - feats.x[:, 0]).max()),
+        "targets": {"speedup_vs_a": 3.0, "speedup_vs_b": 1.3, "max_abs_diff": 1e-4},
+    }
+
+
+# -- 2. loading ---------------------------------------------------------------------
+#: Peak resident memory of the calling process. /proc's VmHWM restarts at exec, unlike
+#: ru_maxrss, which a subprocess inherits from the (forked) benchmark process.
+PEAK_RSS = "(lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024)"
+
+LOAD_CHILD = f"""
+import json, sys, time
+PEAK_RSS_MB = {PEAK_RSS}
+import numpy as np
+start = time.perf_counter()
+if sys.argv[1] == "json":
+    with open(sys.argv[2]) as f:
+        data = json.load(f)
+    x = np.asarray(data["mfcc"], dtype=np.float32)
+else:
+    from mgc.features import MFCC
+    x = MFCC().load(__import__("pathlib").Path(sys.argv[2])).x
+elapsed = time.perf_counter() - start
+print(json.dumps({"seconds": elapsed, "segments": len(x), "peak_rss_mb": PEAK_RSS_MB()}))
+"""
+
+
+def run_child(*args: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", LOAD_CHILD, *args], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_loading(feats_cache: Path, work: Path, clips: int) -> dict:
+    """Tile the extracted features up to ``clips`` clips, store both ways, load each in a fresh process."""
+    ex = MFCC()
+    small = ex.load(feats_cache)
+    reps = -(-clips // len(small.track_ids))
+    kept = []
+    for r in range(reps):
+        for t, track_id in enumerate(small.track_ids):
+            if len(kept) == clips:
+                break
+            genre = small.class_names[small.track_labels[t]]
+            kept.append((Clip(Path(f"{track_id}.{r}.wav"), genre, f"{track_id}.{r}"), small.x[small.tracks == t]))
+    big = work / "big-cache"
+    ex.write_cache(big, kept, small.class_names)
+    x = np.concatenate([f for _, f in kept])
+    with open(work / "data_10.json", "w") as f:
+        json.dump({"mapping": small.class_names, "labels": [small.class_names.index(c.genre) for c, f in kept
+                                                            for _ in range(len(f))],
+                   "mfcc": x[:, 0].transpose(0, 2, 1).tolist()}, f, indent=4)
+    js, cache = run_child("json", str(work / "data_10.json")), run_child("cache", str(big))
+    return {"segments": int(cache["segments"]), "json_s": round(js["seconds"], 3), "cache_s": round(cache["seconds"], 4),
+            "speedup": round(js["seconds"] / cache["seconds"], 1), "json_peak_rss_mb": round(js["peak_rss_mb"]),
+            "cache_peak_rss_mb": round(cache["peak_rss_mb"]), "targets": {"speedup": 50.0}}
+
+
+# -- 3. training throughput ---------------------------------------------------------
+def _models(quick: bool) -> dict:
+    from mgc.models import CNN, Recurrent
+
+    shape = (1, 13, 130)
+    if quick:
+        return {"gru": lambda: Recurrent(shape, 10, hidden_size=32), "cnn": lambda: CNN(shape, 10, channels=(8, 8, 8, 16))}
+    return {"gru": lambda: Recurrent(shape, 10), "cnn": lambda: CNN(shape, 10)}
+
+
+def plain_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batches: int, per_item: bool = True,
+               channels_last: bool = False) -> float:
+    """Samples/s of a textbook PyTorch loop (after two warm-up batches)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if per_item:
+        loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
+    else:
+        loader = [(x[i], y[i]) for i in torch.randperm(len(x)).split(64)]
+    model.train()
+    done, start = 0, None
+    while done < batches + 2:
+        for xb, yb in loader:
+            if done == 2:
+                start = time.perf_counter()
+            if channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            loss = torch.nn.functional.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            done += 1
+            if done == batches + 2:
+                break
+    return batches * 64 / (time.perf_counter() - start)
+
+
+def lightning_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batches: int) -> float:
+    """Samples/s of mgc's GenreClassifier + data loading under a Lightning Trainer."""
+    import functools
+
+    import lightning.pytorch as L
+
+    from mgc.datamodule import EpochBatches, TensorBatches
+    from mgc.module import GenreClassifier
+    from mgc.scheduler import constant
+
+    class Timer(L.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if trainer.global_step == 2:
+                self.start = time.perf_counter()
+
+        def on_train_end(self, trainer, module):
+            self.rate = batches * 64 / (time.perf_counter() - self.start)
+
+    data = TensorBatches(x, y, torch.zeros_like(y), torch.arange(len(y)))
+    loader = torch.utils.data.DataLoader(data, sampler=EpochBatches(len(y), 64, True), batch_size=None)
+    module = GenreClassifier(model, functools.partial(torch.optim.RMSprop, lr=1e-3), constant, [str(i) for i in range(10)])
+    timer = Timer()
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=batches + 2, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer], limit_val_batches=0)
+    trainer.fit(module, train_dataloaders=loader)
+    return timer.rate
+
+
+def bench_training(x: np.ndarray, y: np.ndarray, quick: bool) -> dict:
+    x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
+    results = {"threads": torch.get_num_threads()}
+    for name, build in _models(quick).items():
+        batches = 4 if quick else (30 if name == "gru" else 8)
+        torch.manual_seed(0)
+        base = plain_loop(build(), x_t, y_t, batches)
+        torch.manual_seed(0)
+        light = lightning_loop(build(), x_t, y_t, batches)
+        torch.manual_seed(0)
+        sliced = plain_loop(build(), x_t, y_t, batches, per_item=False)
+        entry = {"plain_samples_s": round(base, 1), "lightning_samples_s": round(light, 1),
+                 "lightning_vs_plain": round(light / base, 3), "plain_batch_slicing_samples_s": round(sliced, 1),
+                 "batch_slicing_gain": round(sliced / base, 3), "batches": batches}
+        if name == "cnn":
+            torch.manual_seed(0)
+            cl = plain_loop(build(), x_t, y_t, batches, per_item=False, channels_last=True)
+            entry.update({"channels_last_samples_s": round(cl, 1), "channels_last_gain": round(cl / sliced, 3)})
+        results[name] = entry
+    results["targets"] = {"lightning_vs_plain": 0.95}
+    return results
+
+
+# -- 4. memory ----------------------------------------------------------------------
+def bench_memory(work: Path, clips_per_genre: int, quick: bool) -> dict:
+    gen = SyntheticGTZAN(work / "mem-data", clips_per_genre=clips_per_genre, duration=30.0, seed=1)
+    gen.prepare()
+    code = ("import json; from mgc.data import GTZAN; from mgc.features import MFCC; "
+            f"MFCC(cache_dir={str(work / 'mem-cache')!r}).extract(GTZAN({str(gen.root)!r})); "
+            f"print(json.dumps({{'peak_rss_mb': {PEAK_RSS}()}}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    extraction = json.loads(out.stdout.strip().splitlines()[-1])
+    clips = 10 * clips_per_genre
+    result = {"extraction_clips": clips, "extraction_peak_rss_mb": round(extraction["peak_rss_mb"]),
+              "raw_audio_mb": round(clips * 30 * SR * 4 / 2**20)}
+    epochs = 1
+    train_py = str(Path(__file__).resolve().parents[1] / "train.py")
+    argv = [train_py, f"paths.outputs={work / 'mem-run'}", f"trainer.max_epochs={epochs}",
+            "callbacks.progress_bar.refresh_rate=0",
+            *(["data.clips_per_genre=4", "data.duration=12", "model.hidden_size=32"] if quick else [])]
+    code = (f"import json, runpy, sys; sys.argv = {argv!r}; runpy.run_path({train_py!r}, run_name='__main__'); "
+            f"print(json.dumps({{'peak_rss_mb': {PEAK_RSS}()}}))")
+    train = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=work)
+    if train.returncode != 0:
+        raise RuntimeError(train.stderr[-2000:])
+    result["train_peak_rss_mb"] = round(json.loads(train.stdout.strip().splitlines()[-1])["peak_rss_mb"])
+    result["train_epochs"] = epochs
+    return result
+
+
+# -- the table ----------------------------------------------------------------------
+def table(r: dict) -> str:
+    e, lo, t, m = r["extraction"], r["loading"], r["training"], r["memory"]
+    rows = [
+        ("MFCC extraction vs classic loop (A)", f"{e['speedup_vs_a']}x", ">= 3x",
+         f"{e['audio_s_per_s']['mgc']} vs {e['audio_s_per_s']['a']} audio-s/s"),
+        ("MFCC extraction vs joblib loop (B)", f"{e['speedup_vs_b']}x", ">= 1.3x",
+         f"{e['audio_s_per_s']['mgc']} vs {e['audio_s_per_s']['b']} audio-s/s"),
+        ("MFCC max abs diff vs librosa loop", f"{e['max_abs_diff']:.1e}", "<= 1e-4", f"{e['clips']} clips"),
+        ("feature loading: cache vs json.load", f"{lo['speedup']}x", ">= 50x",
+         f"{lo['segments']} segments; RSS {lo['cache_peak_rss_mb']} vs {lo['json_peak_rss_mb']} MB"),
+    ]
+    for name in ("gru", "cnn"):
+        rows.append((f"{name.upper()} training: Lightning vs plain loop", f"{t[name]['lightning_vs_plain']}x", ">= 0.95x",
+                     f"{t[name]['lightning_samples_s']} vs {t[name]['plain_samples_s']} samples/s"))
+        rows.append((f"{name.upper()} plain loop: batch slicing vs per-item", f"{t[name]['batch_slicing_gain']}x", "",
+                     f"{t[name]['plain_batch_slicing_samples_s']} samples/s"))
+    rows.append(("CNN plain loop: channels-last vs contiguous", f"{t['cnn']['channels_last_gain']}x", "",
+                 f"{t['cnn']['channels_last_samples_s']} samples/s"))
+    rows.append(("peak RSS: extraction", f"{m['extraction_peak_rss_mb']} MB", "< raw audio",
+                 f"{m['extraction_clips']} clips, raw audio {m['raw_audio_mb']} MB"))
+    rows.append(("peak RSS: default training run", f"{m['train_peak_rss_mb']} MB", "", f"{m['train_epochs']} epoch"))
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'measure'.ljust(width)} | ratio | target | detail", "-" * (width + 40)]
+    lines += [f"{a.ljust(width)} | {b} | {c} | {d}" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description="mgc benchmarks (ratios against same-process baselines)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the bench runs, not the speed")
+    parser.add_argument("--out", type=Path, default=Path("outputs/bench"))
+    parser.add_argument("--data-root", type=Path, default=None, help="a GTZAN folder instead of synthetic clips")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    with tempfile.TemporaryDirectory(prefix="mgc-bench-") as tmp:
+        work = Path(tmp)
+        source = (GTZAN(args.data_root) if args.data_root else
+                  SyntheticGTZAN(work / "data", clips_per_genre=1 if quick else 10, duration=30.0, seed=0))
+        source.prepare()
+        extraction = bench_extraction(source, work)
+        cache = next((work / "cache").glob("mfcc-*"))
+        loading = bench_loading(cache, work, clips=20 if quick else 1000)
+        feats = MFCC().load(cache)
+        training = bench_training(feats.x, feats.labels, quick)
+        memory = bench_memory(work, clips_per_genre=2 if quick else 100, quick=quick)
+    result = {"quick": quick, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+              "extraction": extraction, "loading": loading, "training": training, "memory": memory}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(result, indent=2))
+    print(table(result))
+    print(f"\nwrote {args.out / 'bench.json'}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
