@@ -106,9 +106,8 @@ def bench_extraction(source: GTZAN, work: Path) -> dict:
 #: ru_maxrss, which a subprocess inherits from the (forked) benchmark process.
 PEAK_RSS = "(lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024)"
 
-LOAD_CHILD = f"""
+LOAD_CHILD = "PEAK_RSS_MB = " + PEAK_RSS + """
 import json, sys, time
-PEAK_RSS_MB = {PEAK_RSS}
 import numpy as np
 start = time.perf_counter()
 if sys.argv[1] == "json":

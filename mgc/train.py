@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import hydra
+import joblib
 import lightning.pytorch as L
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor
@@ -82,6 +84,19 @@ def group_choices() -> dict[str, str]:
     return {k: v for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra") and v}
 
 
+def configure_threads(threads: int | None) -> None:
+    """Set torch's CPU threads: ``threads`` if given; else the launcher's share; else the usable cores.
+
+    torch counts the machine's cores, not the ones a container or CPU quota
+    lets this process use; joblib's count honours both, and a joblib launcher
+    sets ``OMP_NUM_THREADS`` to each job's share.
+    """
+    if threads:
+        torch.set_num_threads(int(threads))
+    elif "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(joblib.cpu_count())
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train and test as ``cfg`` says; return what ``metrics.json`` holds."""
     check_config(cfg)
@@ -89,8 +104,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True)
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
+    configure_threads(cfg.get("threads"))
 
     datamodule = instantiate(
         cfg.datamodule, source=instantiate(cfg.data), features=instantiate(cfg.features), split=instantiate(cfg.split)
