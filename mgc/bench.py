@@ -79,12 +79,17 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
-def bench_extraction(source: GTZAN, work: Path) -> dict:
+def bench_extraction(source: GTZAN, work: Path, repeats: int = 2) -> dict:
+    """Best of ``repeats`` interleaved runs of each; mgc starts from an empty cache every time."""
     clips = source.clips()
     audio_seconds = sum(librosa.get_duration(path=str(c.path)) for c in clips)
-    t_a, data = timed(classic_extract, clips, work / "a.json", None)
-    t_b, _ = timed(classic_extract, clips, work / "b.json", -1)
-    t_m, feats = timed(MFCC(cache_dir=str(work / "cache")).extract, source)
+    t_a = t_b = t_m = float("inf")
+    for r in range(repeats):
+        t, data = timed(classic_extract, clips, work / "a.json", None)
+        t_a = min(t_a, t)
+        t_b = min(t_b, timed(classic_extract, clips, work / "b.json", -1)[0])
+        t, feats = timed(MFCC(cache_dir=str(work / ("cache" if r == 0 else f"cache{r}"))).extract, source)
+        t_m = min(t_m, t)
     reference = np.asarray(data["mfcc"], dtype=np.float32).transpose(0, 2, 1)
     return {
         "clips": len(clips),
@@ -157,9 +162,11 @@ def _models(quick: bool) -> dict:
     from mgc.models import CNN, Recurrent
 
     shape = (1, 13, 130)
+    # The CNN is measured in the default contiguous layout; the channels-last variant is its own row.
     if quick:
-        return {"gru": lambda: Recurrent(shape, 10, hidden_size=32), "cnn": lambda: CNN(shape, 10, channels=(8, 8, 8, 16))}
-    return {"gru": lambda: Recurrent(shape, 10), "cnn": lambda: CNN(shape, 10)}
+        return {"gru": lambda: Recurrent(shape, 10, hidden_size=32),
+                "cnn": lambda: CNN(shape, 10, channels=(8, 8, 8, 16), channels_last=False)}
+    return {"gru": lambda: Recurrent(shape, 10), "cnn": lambda: CNN(shape, 10, channels_last=False)}
 
 
 def plain_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batches: int, per_item: bool = True,
@@ -224,13 +231,15 @@ def bench_training(x: np.ndarray, y: np.ndarray, quick: bool) -> dict:
     x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
     results = {"threads": torch.get_num_threads()}
     for name, build in _models(quick).items():
-        batches = 4 if quick else (30 if name == "gru" else 8)
-        torch.manual_seed(0)
-        base = plain_loop(build(), x_t, y_t, batches)
-        torch.manual_seed(0)
-        light = lightning_loop(build(), x_t, y_t, batches)
-        torch.manual_seed(0)
-        sliced = plain_loop(build(), x_t, y_t, batches, per_item=False)
+        batches = 4 if quick else (30 if name == "gru" else 12)
+        rates: dict[str, float] = {}
+        for _ in range(1 if quick else 2):  # interleaved, best of two: drift hits every variant alike
+            for variant, measure in (("plain", lambda: plain_loop(build(), x_t, y_t, batches)),
+                                     ("light", lambda: lightning_loop(build(), x_t, y_t, batches)),
+                                     ("sliced", lambda: plain_loop(build(), x_t, y_t, batches, per_item=False))):
+                torch.manual_seed(0)
+                rates[variant] = max(rates.get(variant, 0.0), measure())
+        base, light, sliced = rates["plain"], rates["light"], rates["sliced"]
         entry = {"plain_samples_s": round(base, 1), "lightning_samples_s": round(light, 1),
                  "lightning_vs_plain": round(light / base, 3), "plain_batch_slicing_samples_s": round(sliced, 1),
                  "batch_slicing_gain": round(sliced / base, 3), "batches": batches}
