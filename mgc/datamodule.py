@@ -105,6 +105,9 @@ class GenreDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
             return
+        if self.features.reads_audio:  # the clip list can rule the split out before extraction
+            self.source.prepare()
+            self.split.check(self.source.clips(), self.source.name)
         data = self.features.extract(self.source)
         indices = self.split.assign(data)
         x = torch.from_numpy(data.x)

@@ -22,6 +22,7 @@ from importlib import resources
 
 import numpy as np
 
+from mgc.data.gtzan import Clip
 from mgc.errors import MgcError
 from mgc.features.base import FeatureSet
 
@@ -39,6 +40,9 @@ class Split:
     def assign(self, features: FeatureSet) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def check(self, clips: list[Clip], source_name: str) -> None:
+        """Fail before feature extraction when the clip list alone shows the split cannot work."""
+
 
 class _FractionSplit(Split):
     """Shared validation of ``fractions`` ({part: share}, summing to 1)."""
@@ -53,16 +57,17 @@ class _FractionSplit(Split):
         if any(v <= 0 for v in self.fractions.values()) or abs(sum(self.fractions.values()) - 1) > 1e-6:
             raise MgcError(f"split.fractions={self.fractions}: each share must be > 0 and they must sum to 1")
 
-    def _cut(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Shuffle ``range(n)`` and cut it at the fractions.
-
-        Every part gets at least one item when there are enough; the training
-        part absorbs the rounding.
-        """
-        order = rng.permutation(n)
+    def _counts(self, n: int) -> dict[str, int]:
+        """Items per part for ``n`` items: every part gets one when there are enough; train absorbs rounding."""
         counts = {p: max(1, round(f * n)) if n >= len(self.fractions) else round(f * n)
                   for p, f in self.fractions.items()}
         counts["train"] = n - sum(c for p, c in counts.items() if p != "train")
+        return counts
+
+    def _cut(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Shuffle ``range(n)`` and cut it into parts of :meth:`_counts` sizes."""
+        order = rng.permutation(n)
+        counts = self._counts(n)
         bounds = np.cumsum([0, *counts.values()])
         return {part: order[a:b] for part, a, b in zip(counts, bounds[:-1], bounds[1:])}
 
@@ -92,14 +97,23 @@ class TrackSplit(_FractionSplit):
         chosen: dict[str, list[np.ndarray]] = {p: [] for p in self.fractions}
         for label, genre in enumerate(features.class_names):
             tracks = np.flatnonzero(track_labels == label)
+            self._check_genre(genre, len(tracks))
             for part, idx in self._cut(len(tracks), rng).items():
-                if len(idx) == 0:
-                    raise MgcError(
-                        f"split={self.name}: genre '{genre}' has {len(tracks)} tracks, too few for a non-empty "
-                        f"{part} part at {self.fractions}; add clips (data.clips_per_genre) or use other fractions"
-                    )
                 chosen[part].append(tracks[idx])
         return {p: np.flatnonzero(np.isin(features.tracks, np.concatenate(t))) for p, t in chosen.items()}
+
+    def check(self, clips: list[Clip], source_name: str) -> None:
+        genres = [c.genre for c in clips]
+        for genre in sorted(set(genres)):
+            self._check_genre(genre, genres.count(genre))
+
+    def _check_genre(self, genre: str, n_tracks: int) -> None:
+        if min(self._counts(n_tracks).values()) < 1:
+            raise MgcError(
+                f"split={self.name}: genre '{genre}' has {n_tracks} tracks, too few for a non-empty "
+                f"{'/'.join(self.fractions)} part each at {self.fractions}; add clips (data.clips_per_genre) "
+                f"or use other fractions"
+            )
 
 
 class FilteredSplit(Split):
@@ -121,18 +135,23 @@ class FilteredSplit(Split):
             for part, fname in cls.LISTS.items()
         }
 
-    def assign(self, features: FeatureSet) -> dict[str, np.ndarray]:
-        lists = self.track_lists()
-        wanted = [t for ids in lists.values() for t in ids]
-        present = set(features.track_ids)
+    def check(self, clips: list[Clip], source_name: str) -> None:
+        self._check_present({c.track_id for c in clips}, source_name)
+
+    def _check_present(self, present: set[str], source_name: str) -> None:
+        wanted = [t for ids in self.track_lists().values() for t in ids]
         missing = [t for t in wanted if t not in present]
-        if len(missing) > self.max_missing or features.source == "synthetic":
+        if len(missing) > self.max_missing or source_name == "synthetic":
             raise MgcError(
                 f"split=filtered needs the real GTZAN: {len(missing)} of its {len(wanted)} tracks are not in "
-                f"data '{features.source}' ({len(present)} tracks); use data=gtzan data.root=... or a track split"
+                f"data '{source_name}' ({len(present)} tracks); use data=gtzan data.root=... or a track split"
             )
         if missing:
             log.warning("split=filtered: %d listed tracks are missing (skipped clips?): %s", len(missing), missing)
+
+    def assign(self, features: FeatureSet) -> dict[str, np.ndarray]:
+        lists = self.track_lists()
+        self._check_present(set(features.track_ids), features.source)
         track_index = {t: i for i, t in enumerate(features.track_ids)}
         return {
             part: np.flatnonzero(np.isin(features.tracks, [track_index[t] for t in ids if t in track_index]))

@@ -49,7 +49,7 @@ def test_split_is_determined_by_the_seed(kind):
 
 def test_track_split_refuses_a_genre_too_small_for_its_parts():
     fs = fake_features(tracks_per_genre=2)
-    with pytest.raises(MgcError, match="genre 'blues' has 2 tracks, too few for a non-empty"):
+    with pytest.raises(MgcError, match="genre 'blues' has 2 tracks, too few for a non-empty train/val/test"):
         TrackSplit("track_80_10_10", {"train": 0.8, "val": 0.1, "test": 0.1}).assign(fs)
 
 

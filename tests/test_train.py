@@ -88,8 +88,16 @@ def test_same_seed_same_metrics(make_cfg, tmp_path):
     ("datamodule.batch_size=0", "datamodule.batch_size=0"),
     ("data=gtzan", "data.root is not set"),
     ("split=filtered", "split=filtered needs the real GTZAN"),
+    ("data.clips_per_genre=2", "genre 'blues' has 2 tracks, too few for a non-empty train/val/test part each"),
 ])
-def test_bad_values_fail_with_one_line(make_cfg, override, message):
+def test_bad_values_fail_with_one_line(make_cfg, override, message, monkeypatch):
+    from mgc.features import Extractor
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("the error must come before any feature extraction")
+
+    monkeypatch.setattr(Extractor, "_build", no_extraction)
+    monkeypatch.setattr(Extractor, "load", no_extraction)
     with pytest.raises(MgcError, match=message) as err:
         run(make_cfg(override, "+trainer.fast_dev_run=true", tiny=not override.startswith("data=")))
     assert "\n" not in str(err.value)

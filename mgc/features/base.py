@@ -105,6 +105,11 @@ class Extractor:
         self.num_workers = num_workers
 
     @property
+    def reads_audio(self) -> bool:
+        """Whether :meth:`extract` reads the source's audio (not so for a ready-made feature file)."""
+        return True
+
+    @property
     def segment_samples(self) -> int:
         return int(round(self.sample_rate * self.segment_seconds))
 

@@ -60,6 +60,10 @@ class MFCC(Extractor):
         mel_db = np.stack([librosa.power_to_db(m) for m in mel])
         return librosa.feature.mfcc(S=mel_db, n_mfcc=self.n_mfcc)[:, None]
 
+    @property
+    def reads_audio(self) -> bool:
+        return not self.json_path
+
     def extract(self, source: GTZAN) -> FeatureSet:
         if self.json_path:
             return load_json(self.json_path)
