@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from mgc.errors import MgcError
@@ -56,6 +57,11 @@ class GTZAN:
 
     def genre_dir(self) -> Path:
         """The folder whose sub-folders are the genres, whichever layout is used."""
+        return self._scan[0]
+
+    @cached_property
+    def _scan(self) -> tuple[Path, dict[str, list[Path]]]:
+        """Genre folder and audio files per genre, read from disk once (one warning per unreadable folder)."""
         if not self.root.is_dir():
             raise MgcError(
                 f"data.root={self.root} does not exist or is not a folder: point data.root at a GTZAN folder "
@@ -63,8 +69,9 @@ class GTZAN:
             )
         for layout in LAYOUTS:
             candidate = (self.root / layout).resolve()
-            if len(_audio_genre_dirs(candidate)) >= 1:
-                return candidate
+            files = _audio_by_genre(candidate)
+            if files:
+                return candidate, files
         found = sorted(p.name for p in self.root.iterdir())[:8]
         raise MgcError(
             f"data.root={self.root} holds no genre folders with audio (found: {found or 'nothing'}); "
@@ -74,22 +81,18 @@ class GTZAN:
     @property
     def genres(self) -> list[str]:
         """Genre names in label order (sorted)."""
-        return sorted(_audio_genre_dirs(self.genre_dir()))
+        return sorted(self._scan[1])
 
     def clips(self) -> list[Clip]:
         """All audio clips, sorted by genre then file name; stray files are ignored."""
-        base = self.genre_dir()
-        genre_dirs = _audio_genre_dirs(base)
-        if len(genre_dirs) < 2:
+        base, files = self._scan
+        if len(files) < 2:
             raise MgcError(
-                f"data.root={self.root}: found audio for {len(genre_dirs)} genre ({', '.join(genre_dirs)}) in {base}; "
+                f"data.root={self.root}: found audio for {len(files)} genre ({', '.join(files)}) in {base}; "
                 f"genre classification needs at least two genre folders"
             )
-        clips = []
-        for genre in sorted(genre_dirs):
-            for path in sorted(_audio_files(base / genre)):
-                clips.append(Clip(path=path, genre=genre, track_id=path.stem))
-        return clips
+        return [Clip(path=path, genre=genre, track_id=path.stem)
+                for genre in sorted(files) for path in sorted(files[genre])]
 
 
 def _audio_files(folder: Path) -> list[Path]:
@@ -106,12 +109,13 @@ def _audio_files(folder: Path) -> list[Path]:
     ]
 
 
-def _audio_genre_dirs(base: Path) -> list[str]:
-    """Names of the sub-folders of ``base`` that hold at least one audio file."""
+def _audio_by_genre(base: Path) -> dict[str, list[Path]]:
+    """Audio files of each sub-folder of ``base`` that holds any (hidden folders skipped)."""
     if not base.is_dir():
-        return []
+        return {}
     try:
         subdirs = [p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")]
     except OSError:
-        return []
-    return sorted(p.name for p in subdirs if _audio_files(p))
+        return {}
+    found = {p.name: _audio_files(p) for p in subdirs}
+    return {genre: files for genre, files in found.items() if files}

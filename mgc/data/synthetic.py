@@ -215,6 +215,7 @@ class SyntheticGTZAN(GTZAN):
             log.info("generating %d synthetic clips into %s", len(jobs), self.root)
             Parallel(n_jobs=self.num_workers)(delayed(self._write_clip)(g, i) for g, i in jobs)
             stamp.write_text(json.dumps(self.params))
+            self.__dict__.pop("_scan", None)  # forget a listing made before the files existed
 
     def _is_complete(self) -> bool:
         stamp = self.root / "synthetic.json"

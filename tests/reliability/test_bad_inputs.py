@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,3 +109,49 @@ def test_two_processes_extract_the_same_features_at_once(tmp_path):
     assert not [p for p in cache.iterdir() if ".tmp-" in p.name]
     feats = MFCC(cache_dir=cache).extract(GTZAN(data))
     assert len(feats) == 8 * 10 and np.isfinite(feats.x).all()
+
+
+def _discover_as_nobody(root: Path) -> dict:
+    """GTZAN discovery in a forked child that drops root privileges (root reads everything)."""
+    import json
+    import logging
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no return from here
+        try:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)  # nobody
+            warnings: list[str] = []
+            handler = logging.Handler(logging.WARNING)
+            handler.emit = lambda record: warnings.append(record.getMessage())
+            logging.getLogger("mgc").addHandler(handler)
+            result = {"ids": [c.track_id for c in GTZAN(root).clips()], "warnings": warnings}
+        except BaseException as err:  # noqa: BLE001 - report anything to the parent
+            result = {"error": repr(err)}
+        os.write(write_end, json.dumps(result).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+def test_unreadable_genre_folder_is_skipped_with_one_warning():
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="mgc-perm-"))
+    try:
+        root.chmod(0o755)
+        for g in ("blues", "jazz", "rock"):
+            write_tone(root / g / f"{g}.00000.wav", 3.5)
+        (root / "jazz").chmod(0o000)
+        result = _discover_as_nobody(root)
+        assert result.get("ids") == ["blues.00000", "rock.00000"], result
+        assert len(result["warnings"]) == 1
+        assert "jazz" in result["warnings"][0] and "Permission denied" in result["warnings"][0]
+    finally:
+        (root / "jazz").chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)
