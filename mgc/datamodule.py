@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 import lightning.pytorch as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 

@@ -9,7 +9,6 @@ the run directory: ``.hydra/`` (the resolved config), ``tb/`` (TensorBoard),
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import time
@@ -30,7 +29,6 @@ from omegaconf.errors import MissingMandatoryValue
 from mgc.errors import MgcError
 from mgc.plots import save_confusion, save_curves
 
-log = logging.getLogger(__name__)
 
 #: conf/ beside the package (an editable install keeps it there).
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
