@@ -80,14 +80,14 @@ def _many_clips(tmp_path, n=24):
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_extraction_leaves_no_cache_and_the_rerun_matches(tmp_path, sig):
-    data = _many_clips(tmp_path)
+    data = _many_clips(tmp_path, n=80)
     cache = tmp_path / "cache"
     proc = subprocess.Popen([sys.executable, "-c", EXTRACT.format(cache=str(cache), root=str(data))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while not list(cache.glob("*.lock")) and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(0.2)  # mid-extraction: 24 clips of 30 s take seconds on one worker
+    time.sleep(0.1)  # mid-extraction: 80 clips of 30 s take about a second on one worker
     assert proc.poll() is None, "the extraction finished before it could be interrupted"
     proc.send_signal(sig)
     assert proc.wait(timeout=60) != 0
