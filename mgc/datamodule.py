@@ -16,7 +16,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mgc.data.gtzan import GTZAN
-from mgc.errors import MgcError
 from mgc.features.base import Extractor, FeatureSet
 from mgc.split import Split
 
@@ -88,8 +87,6 @@ class GenreDataModule(L.LightningDataModule):
     def __init__(self, source: GTZAN, features: Extractor, split: Split, batch_size: int = 64,
                  num_workers: int = 0, normalize: bool = True, seed: int = 0):
         super().__init__()
-        if int(batch_size) < 1:
-            raise MgcError(f"datamodule.batch_size={batch_size}: must be a positive integer")
         self.source, self.features, self.split = source, features, split
         self.batch_size, self.num_workers, self.normalize = int(batch_size), int(num_workers), normalize
         self.seed = int(seed)

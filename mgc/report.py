@@ -28,6 +28,8 @@ import numpy as np  # noqa: E402
 from hydra.experimental.callback import Callback  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
+from mgc.errors import MgcError  # noqa: E402
+
 COLUMNS = ["run", "experiment", "data", "features", "model", "optimizer", "lr", "scheduler", "split", "epochs",
            "best_val_acc", "test_segment_acc", "test_track_acc", "test_macro_f1", "train_time_s"]
 LEAK_NOTE = ("segment split: segments of one song sit in both train and test parts, so these numbers are "
@@ -149,7 +151,7 @@ def write_report(roots: list[Path], out: Path) -> list[dict]:
     """Everything above, for the runs under ``roots``, into ``out``."""
     rows = collect(roots)
     if not rows:
-        raise SystemExit(f"error: no finished runs (metrics.json with test metrics) under {', '.join(map(str, roots))}")
+        raise MgcError(f"no finished runs (metrics.json with test metrics) under {', '.join(map(str, roots))}")
     out.mkdir(parents=True, exist_ok=True)
     write_table(rows, out)
     plot_accuracy(rows, out / "accuracy.png")
@@ -163,7 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="report folder (default: outputs/report)")
     args = parser.parse_args(argv)
     out = args.out or Path("outputs/report")
-    rows = write_report(args.roots, out)
+    try:
+        rows = write_report(args.roots, out)
+    except MgcError as err:
+        raise SystemExit(f"error: {err}") from None
     print((out / "results.md").read_text())
     print(f"{len(rows)} runs -> {out}/results.md, results.csv, accuracy.png, confusion_matrices.png", file=sys.stderr)
 
@@ -179,8 +184,8 @@ class SweepReport(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
             rows = write_report([sweep_dir], sweep_dir / "report")
-        except SystemExit as err:  # no job finished: say so, do not fail the sweep
-            print(err)
+        except MgcError as err:  # no job finished: say so, do not fail the sweep
+            print(f"sweep summary: {err}")
             return
         print(f"\nsweep summary ({len(rows)} jobs): {sweep_dir / 'report' / 'results.md'}\n")
         print((sweep_dir / "report" / "results.md").read_text())
