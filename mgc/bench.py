@@ -13,7 +13,8 @@ baseline measured in the same run, on the same data and cores:
 3. Training throughput (samples/s) of the Lightning pipeline vs a plain
    PyTorch loop over a ``TensorDataset``, same model, optimizer, batch size
    and threads, for the journal's GRU and CNN; then variants of the plain loop
-   (batch slicing instead of per-item indexing; channels-last for the CNN).
+   (batch slicing instead of per-item indexing; channels-last for the CNN;
+   ``torch.compile``, with the seconds its first batches took).
 4. Peak RSS of extracting 1000 clips (against the size of their raw audio)
    and of a default training run.
 
@@ -170,23 +171,27 @@ def _models(quick: bool) -> dict:
 
 
 def plain_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batches: int, per_item: bool = True,
-               channels_last: bool = False) -> float:
-    """Samples/s of a textbook PyTorch loop (after two warm-up batches)."""
+               channels_last: bool = False, compile: bool = False) -> tuple[float, float]:
+    """Samples/s of a textbook PyTorch loop after two warm-up batches, and the warm-up's seconds
+    (where ``torch.compile`` does its compiling)."""
     from torch.utils.data import DataLoader, TensorDataset
 
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if compile:
+        model.compile()
     if per_item:
         loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
     else:
         loader = [(x[i], y[i]) for i in torch.randperm(len(x)).split(64)]
     model.train()
-    done, start = 0, None
+    done, start, warm_start = 0, None, time.perf_counter()
     while done < batches + 2:
         for xb, yb in loader:
             if done == 2:
                 start = time.perf_counter()
+                warmup = start - warm_start
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             loss = torch.nn.functional.cross_entropy(model(xb), yb)
@@ -196,7 +201,7 @@ def plain_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batches
             done += 1
             if done == batches + 2:
                 break
-    return batches * 64 / (time.perf_counter() - start)
+    return batches * 64 / (time.perf_counter() - start), warmup
 
 
 def lightning_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batches: int) -> float:
@@ -234,19 +239,24 @@ def bench_training(x: np.ndarray, y: np.ndarray, quick: bool) -> dict:
         batches = 4 if quick else (30 if name == "gru" else 12)
         rates: dict[str, float] = {}
         for _ in range(1 if quick else 2):  # interleaved, best of two: drift hits every variant alike
-            for variant, measure in (("plain", lambda: plain_loop(build(), x_t, y_t, batches)),
+            for variant, measure in (("plain", lambda: plain_loop(build(), x_t, y_t, batches)[0]),
                                      ("light", lambda: lightning_loop(build(), x_t, y_t, batches)),
-                                     ("sliced", lambda: plain_loop(build(), x_t, y_t, batches, per_item=False))):
+                                     ("sliced", lambda: plain_loop(build(), x_t, y_t, batches, per_item=False)[0])):
                 torch.manual_seed(0)
                 rates[variant] = max(rates.get(variant, 0.0), measure())
         base, light, sliced = rates["plain"], rates["light"], rates["sliced"]
         entry = {"plain_samples_s": round(base, 1), "lightning_samples_s": round(light, 1),
                  "lightning_vs_plain": round(light / base, 3), "plain_batch_slicing_samples_s": round(sliced, 1),
                  "batch_slicing_gain": round(sliced / base, 3), "batches": batches}
+        default = sliced  # mgc's own layout: sliced batches, and channels-last for the CNN
         if name == "cnn":
             torch.manual_seed(0)
-            cl = plain_loop(build(), x_t, y_t, batches, per_item=False, channels_last=True)
-            entry.update({"channels_last_samples_s": round(cl, 1), "channels_last_gain": round(cl / sliced, 3)})
+            default = plain_loop(build(), x_t, y_t, batches, per_item=False, channels_last=True)[0]
+            entry.update({"channels_last_samples_s": round(default, 1), "channels_last_gain": round(default / sliced, 3)})
+        torch.manual_seed(0)
+        compiled, warmup = plain_loop(build(), x_t, y_t, batches, per_item=False, channels_last=name == "cnn", compile=True)
+        entry.update({"compiled_samples_s": round(compiled, 1), "compile_gain": round(compiled / default, 3),
+                      "compile_warmup_s": round(warmup, 1)})
         results[name] = entry
     results["targets"] = {"lightning_vs_plain": 0.95}
     return results
@@ -298,6 +308,9 @@ def table(r: dict) -> str:
                      f"{t[name]['plain_batch_slicing_samples_s']} samples/s"))
     rows.append(("CNN plain loop: channels-last vs contiguous", f"{t['cnn']['channels_last_gain']}x", "",
                  f"{t['cnn']['channels_last_samples_s']} samples/s"))
+    for name in ("gru", "cnn"):
+        rows.append((f"{name.upper()} plain loop: torch.compile vs eager", f"{t[name]['compile_gain']}x", "",
+                     f"{t[name]['compiled_samples_s']} samples/s after {t[name]['compile_warmup_s']} s compiling"))
     rows.append(("peak RSS: extraction", f"{m['extraction_peak_rss_mb']} MB", "< raw audio",
                  f"{m['extraction_clips']} clips, raw audio {m['raw_audio_mb']} MB"))
     rows.append(("peak RSS: default training run", f"{m['train_peak_rss_mb']} MB", "", f"{m['train_epochs']} epoch"))

@@ -23,7 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from mgc.errors import MgcError
-from mgc.features.base import Extractor
+from mgc.features.base import Extractor, decoder_warnings_silenced
 
 
 @dataclass
@@ -77,7 +77,8 @@ class Predictor:
     @torch.no_grad()
     def predict(self, path: str | Path) -> Prediction:
         """Rank the genres for one file (never raises for a bad file)."""
-        feats, reason = self.features.clip(path)
+        with decoder_warnings_silenced():
+            feats, reason = self.features.clip(path)
         if feats is None:
             return Prediction(str(path), error=reason)
         x = torch.from_numpy(feats)

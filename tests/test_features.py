@@ -8,6 +8,7 @@ import librosa
 import numpy as np
 import pytest
 from PIL import Image
+from threadpoolctl import threadpool_info
 
 from conftest import write_tone
 from mgc.data import GTZAN
@@ -99,6 +100,16 @@ def test_cache_hit_and_miss(tiny_source, tmp_path, monkeypatch):
     MFCC(cache_dir=tmp_path, num_workers=1).extract(tiny_source)  # hit: same parameters
     with pytest.raises(AssertionError, match="must not extract"):  # in-process, so the patch applies
         MFCC(cache_dir=tmp_path, n_mfcc=20, num_workers=1).extract(tiny_source)  # miss: n_mfcc changes the numbers
+
+
+def test_threaded_extraction_equals_one_thread(tiny_source, tmp_path):
+    blas_before = [p["num_threads"] for p in threadpool_info()]
+    one = MFCC(cache_dir=tmp_path / "one", num_workers=1).extract(tiny_source)
+    three = MFCC(cache_dir=tmp_path / "three", num_workers=3).extract(tiny_source)
+    assert three.track_ids == one.track_ids  # clip order does not depend on which thread finished first
+    np.testing.assert_array_equal(three.labels, one.labels)
+    np.testing.assert_array_equal(three.x, one.x)  # to the bit
+    assert [p["num_threads"] for p in threadpool_info()] == blas_before  # the one-BLAS-thread limit is undone
 
 
 def test_crash_mid_write_leaves_no_cache(tiny_source, tmp_path, monkeypatch):

@@ -134,6 +134,30 @@ def test_cli_end_to_end(tmp_path, shared_dir):
     assert (run_dir / ".hydra" / "config.yaml").read_text().count("Recurrent") == 1
 
 
+def test_compiled_model_trains_like_the_eager_one_and_keeps_checkpoint_keys(make_cfg, tmp_path, monkeypatch):
+    from mgc.predict import Predictor
+
+    eager = run(make_cfg("model=mlp", "trainer.max_epochs=1"))
+    compiled_models = []
+    real_compile = torch.nn.Module.compile
+
+    def spy(module, *args, **kwargs):
+        compiled_models.append(type(module).__name__)
+        return real_compile(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "compile", spy)
+    cfg = make_cfg("model=mlp", "trainer.max_epochs=1", "module.compile=true")
+    cfg.paths.run_dir = str(tmp_path / "compiled")
+    compiled = run(cfg)
+    assert compiled_models == ["MLP"]
+    # Fused kernels round differently, so the numbers agree closely, not to the bit.
+    assert compiled["test"]["loss"] == pytest.approx(eager["test"]["loss"], rel=1e-3)
+    state = torch.load(compiled["best_checkpoint"], weights_only=True)["state_dict"]
+    assert not [k for k in state if "_orig_mod" in k]  # compiled in place: checkpoints stay portable
+    weights = Predictor(compiled["best_checkpoint"]).model.state_dict()  # an eager model loads them strictly
+    assert all(torch.equal(v, state[f"model.{k}"]) for k, v in weights.items())
+
+
 @pytest.mark.parametrize("option", ["scheduler=none", "scheduler=cyclic", "scheduler=plateau",
                                     "scheduler=cosine_restarts", "logger=csv", "logger=none",
                                     "callbacks=early_stopping", "datamodule.normalize=false"])
