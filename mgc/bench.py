@@ -329,6 +329,8 @@ def main(argv: list[str] | None = None) -> dict:
     quick = args.quick
     with tempfile.TemporaryDirectory(prefix="mgc-bench-") as tmp:
         work = Path(tmp)
+        # torch.compile's first batches are timed cold, as on a fresh machine, not from an earlier run's kernels.
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(work / "inductor")
         source = (GTZAN(args.data_root) if args.data_root else
                   SyntheticGTZAN(work / "data", clips_per_genre=1 if quick else 10, duration=30.0, seed=0))
         source.prepare()
