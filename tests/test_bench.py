@@ -26,5 +26,8 @@ def test_quick_bench_writes_every_field(tmp_path, capsys):
     assert saved["training"]["cnn"]["channels_last_gain"] > 0
     m = saved["memory"]
     assert m["extraction_peak_rss_mb"] > 0 and m["train_peak_rss_mb"] > 0
+    assert m["extraction_clips"] == 20 and m["raw_audio_mb"] > 0  # 20 linked copies of the 10 quick clips
+    assert set(saved["stage_seconds"]) == {"data", "extraction", "loading", "training", "memory"}
     out = capsys.readouterr().out
     assert "feature loading: cache vs json.load" in out and "CNN plain loop: torch.compile vs eager" in out
+    assert "seconds per stage: data" in out
