@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import librosa
 import numpy as np
@@ -242,32 +243,37 @@ def bench_training(x: np.ndarray, y: np.ndarray, quick: bool) -> dict:
     results = {"threads": torch.get_num_threads()}
     for name, build in _models(quick).items():
         batches = 4 if quick else (10 if name == "gru" else 5)
-        variants = {"plain": lambda: plain_loop(build(), x_t, y_t, batches)[0],
-                    "light": lambda: lightning_loop(build(), x_t, y_t, batches),
-                    "sliced": lambda: plain_loop(build(), x_t, y_t, batches, per_item=False)[0]}
+
+        def plain(**options) -> Callable[[], tuple[float, float]]:
+            return lambda: plain_loop(build(), x_t, y_t, batches, **options)
+
+        mgc_layout = {"per_item": False, "channels_last": name == "cnn"}  # sliced batches, channels-last CNN
+        variants = {"plain": plain(), "light": lambda: (lightning_loop(build(), x_t, y_t, batches), 0.0),
+                    "sliced": plain(per_item=False), "compiled": plain(**mgc_layout, compile=True)}
         if name == "cnn":
-            variants["channels_last"] = lambda: plain_loop(build(), x_t, y_t, batches, per_item=False,
-                                                           channels_last=True)[0]
+            variants["channels_last"] = plain(**mgc_layout)
         rates: dict[str, float] = {}
+        warmups: dict[str, float] = {}
         # Many short interleaved rounds, best of each: a shared machine drifts by 25% within a
         # minute, and the best of short runs is what the code itself can do. Each round starts at
-        # another variant, so none always follows the same neighbour.
+        # another variant, so none always follows the same neighbour. Only the first compile is
+        # cold (later models reuse its kernels); its warm-up is the one reported.
         order = list(variants)
-        for r in range(1 if quick else 6):
+        for r in range(1 if quick else 5):
             for variant in order[r % len(order):] + order[:r % len(order)]:
                 torch.manual_seed(0)
-                rates[variant] = max(rates.get(variant, 0.0), variants[variant]())
-        base, light, sliced = rates["plain"], rates["light"], rates["sliced"]
-        entry = {"plain_samples_s": round(base, 1), "lightning_samples_s": round(light, 1),
-                 "lightning_vs_plain": round(light / base, 3), "plain_batch_slicing_samples_s": round(sliced, 1),
-                 "batch_slicing_gain": round(sliced / base, 3), "batches": batches}
-        default = rates.get("channels_last", sliced)  # mgc's own layout: sliced batches, channels-last for the CNN
+                rate, warmup = variants[variant]()
+                rates[variant] = max(rates.get(variant, 0.0), rate)
+                warmups.setdefault(variant, warmup)
+        base, sliced, compiled = rates["plain"], rates["sliced"], rates["compiled"]
+        default = rates.get("channels_last", sliced)
+        entry = {"plain_samples_s": round(base, 1), "lightning_samples_s": round(rates["light"], 1),
+                 "lightning_vs_plain": round(rates["light"] / base, 3),
+                 "plain_batch_slicing_samples_s": round(sliced, 1), "batch_slicing_gain": round(sliced / base, 3),
+                 "compiled_samples_s": round(compiled, 1), "compile_gain": round(compiled / default, 3),
+                 "compile_warmup_s": round(warmups["compiled"], 1), "batches": batches}
         if name == "cnn":
             entry.update({"channels_last_samples_s": round(default, 1), "channels_last_gain": round(default / sliced, 3)})
-        torch.manual_seed(0)
-        compiled, warmup = plain_loop(build(), x_t, y_t, batches, per_item=False, channels_last=name == "cnn", compile=True)
-        entry.update({"compiled_samples_s": round(compiled, 1), "compile_gain": round(compiled / default, 3),
-                      "compile_warmup_s": round(warmup, 1)})
         results[name] = entry
     results["targets"] = {"lightning_vs_plain": 0.95}
     return results
