@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 ARGS   ?=
 
-.PHONY: install train test extract tensorboard journal report sweep bench clean
+.PHONY: install train test lint format extract tensorboard journal report sweep bench clean
 
 install: $(STAMP)
 
@@ -18,10 +18,19 @@ $(STAMP): pyproject.toml
 train: install
 	$(PY) train.py $(ARGS)
 
-## Run the test suite. pytest's exit code 5 (no tests collected) is a failure, not a pass.
-test: install
+## Lint and format check (ruff), then the test suite. pytest's exit code 5 (no tests collected) is a failure, not a pass.
+test: install lint
 	@$(PY) -m pytest $(ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing"; fi; exit $$rc
+
+## ruff: lint and format check (`make format` rewrites the files).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 ## Extract (and cache) features without training: ARGS="features=chroma data=gtzan data.root=..."
 extract: install

@@ -1,3 +1,3 @@
 """mgc: config-driven music genre classification experiments (GTZAN)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -10,6 +10,7 @@ list of indices), so there is no per-item Python work and no collate step.
 from __future__ import annotations
 
 import logging
+import math
 
 import lightning.pytorch as L
 import torch
@@ -53,14 +54,14 @@ class EpochBatches(Sampler[list[int]]):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return -(-self.size // self.batch_size)
+        return math.ceil(self.size / self.batch_size)
 
     def __iter__(self):
         if self.shuffle:
             order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
         else:
             order = torch.arange(self.size)
-        yield from (order[i:i + self.batch_size].tolist() for i in range(0, self.size, self.batch_size))
+        yield from (order[i : i + self.batch_size].tolist() for i in range(0, self.size, self.batch_size))
 
 
 class GenreDataModule(L.LightningDataModule):
@@ -84,8 +85,16 @@ class GenreDataModule(L.LightningDataModule):
         Seeds the batch order of every epoch (see :class:`EpochBatches`).
     """
 
-    def __init__(self, source: GTZAN, features: Extractor, split: Split, batch_size: int = 64,
-                 num_workers: int = 0, normalize: bool = True, seed: int = 0):
+    def __init__(
+        self,
+        source: GTZAN,
+        features: Extractor,
+        split: Split,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        normalize: bool = True,
+        seed: int = 0,
+    ):
         super().__init__()
         self.source, self.features, self.split = source, features, split
         self.batch_size, self.num_workers, self.normalize = int(batch_size), int(num_workers), normalize
@@ -114,8 +123,10 @@ class GenreDataModule(L.LightningDataModule):
                 self.std = x[train].std(dim=(0, 3), keepdim=True)[0].clamp_min(1e-6)
             x = (x - self.mean) / self.std
         labels, tracks = torch.from_numpy(data.labels), torch.from_numpy(data.tracks)
-        self.parts = {p: TensorBatches(x[i], labels[i], tracks[i], i) for p, i in
-                      ((p, torch.as_tensor(idx)) for p, idx in indices.items())}
+        self.parts = {
+            p: TensorBatches(x[i], labels[i], tracks[i], i)
+            for p, i in ((p, torch.as_tensor(idx)) for p, idx in indices.items())
+        }
         self.data = data
         sizes = ", ".join(f"{p} {len(d)}" for p, d in self.parts.items())
         log.info("split %s: %s segments (%s)", self.split.name, sizes, data.source)
@@ -149,8 +160,13 @@ class GenreDataModule(L.LightningDataModule):
     def _loader(self, part: str, shuffle: bool) -> DataLoader:
         dataset = self.parts[part]
         batches = EpochBatches(len(dataset), self.batch_size, shuffle, self.seed)
-        return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            dataset,
+            sampler=batches,
+            batch_size=None,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -1,34 +1,25 @@
 """One LightningModule for every backbone: loss, metrics, optimizer, schedule.
 
-Metrics are reported at two levels. *Segment* metrics score every 3-s
-segment on its own. *Track* metrics score whole clips: a track's prediction is
-the mean of its segments' log-probabilities (as CLMR and
-sota-music-tagging-models report it). Validation and test predictions are
-gathered over the epoch and scored once at its end, so both levels come from
-the same numbers, and from every process under DDP.
+Validation and test predictions are gathered over the epoch and scored once
+at its end (:func:`mgc.metrics.stage_metrics`: segment and track level), so
+both levels come from the same numbers, and from every process under DDP.
+Figures and HPARAMS are written by a callback (:mod:`mgc.callbacks`), and
+every checkpoint carries the inference contract (:mod:`mgc.checkpoint`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import lightning.pytorch as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
-from torchmetrics.functional.classification import (
-    multiclass_accuracy,
-    multiclass_confusion_matrix,
-    multiclass_f1_score,
-    multiclass_precision,
-    multiclass_recall,
-)
 
+from mgc.checkpoint import KEY, InferenceSpec
 from mgc.errors import MgcError
-from mgc.plots import confusion_figure
+from mgc.metrics import StageMetrics, stage_metrics, unique_first
 
 
 class NonFiniteLossError(MgcError):
@@ -51,21 +42,26 @@ class GenreClassifier(L.LightningModule):
     label_smoothing : float
         Cross-entropy label smoothing.
     run_config : dict, optional
-        The resolved run config, stored in the checkpoint so ``predict`` can
-        rebuild the model and features.
+        The resolved run config; its ``features`` and ``model`` entries go into
+        the inference contract of every checkpoint.
     input_shape : tuple, optional
-        Shape of one segment, stored for the same reason.
+        Shape of one segment, for the same contract.
     compile : bool
         Compile the backbone with ``torch.compile`` (in place, so checkpoints keep
-        their keys). Off by default: on 2 CPU cores ``make bench`` measured the
-        CNN at 0.92x to 1.24x eager samples/s after 20-45 s of compiling, and the
-        GRU at 1.0x (its recurrent kernel is not compiled); a new batch shape or
-        evaluation compiles again, so it can pay back only on long CNN runs.
+        their keys). Off by default: README's Performance section says why.
     """
 
-    def __init__(self, model: nn.Module, optimizer: Callable, scheduler: Callable, class_names: list[str],
-                 label_smoothing: float = 0.0, run_config: dict | None = None, input_shape: tuple | None = None,
-                 compile: bool = False):
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: Callable,
+        scheduler: Callable,
+        class_names: list[str],
+        label_smoothing: float = 0.0,
+        run_config: dict | None = None,
+        input_shape: tuple | None = None,
+        compile: bool = False,
+    ):
         super().__init__()
         self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"])
         if compile:
@@ -74,7 +70,7 @@ class GenreClassifier(L.LightningModule):
         self.num_classes = len(class_names)
         self.train_acc = MulticlassAccuracy(self.num_classes, average="micro")
         self._outputs: list[tuple[torch.Tensor, ...]] = []
-        self.results: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, StageMetrics] = {}
         self.history: list[dict[str, float]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,26 +129,20 @@ class GenreClassifier(L.LightningModule):
             logp, y, track, index = (self._gather(t) for t in (logp, y, track, index))
             index, first = unique_first(index)
             logp, y, track = logp[first], y[first], track[first]
-        track_logp, track_y = track_means(logp, y, track)
-        res = {
-            "loss": float(F.nll_loss(logp, y)),
-            "segments": len(y),
-            "tracks": len(track_y),
-            "segment": scores(logp.argmax(1), y, self.num_classes, self.hparams.class_names),
-            "track": scores(track_logp.argmax(1), track_y, self.num_classes, self.hparams.class_names),
-        }
-        self.results[stage] = res
+        res = self.results[stage] = stage_metrics(logp, y, track, self.hparams.class_names)
         if self.trainer.sanity_checking:
             return
-        self.log_dict({
-            f"{stage}/loss": res["loss"], f"{stage}/acc": res["segment"]["accuracy"],
-            f"{stage}/f1": res["segment"]["macro_f1"], f"{stage}/track_acc": res["track"]["accuracy"],
-            f"{stage}/track_f1": res["track"]["macro_f1"],
-        }, prog_bar=stage == "val", sync_dist=True)  # equal on every rank: the mean is the value
-        for logger in self.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                fig = confusion_figure(res["track"]["confusion"], self.hparams.class_names, f"{stage} (tracks)")
-                logger.experiment.add_figure(f"{stage}/confusion_matrix", fig, self.current_epoch)
+        self.log_dict(
+            {
+                f"{stage}/loss": res.loss,
+                f"{stage}/acc": res.segment.accuracy,
+                f"{stage}/f1": res.segment.macro_f1,
+                f"{stage}/track_acc": res.track.accuracy,
+                f"{stage}/track_f1": res.track.macro_f1,
+            },
+            prog_bar=stage == "val",
+            sync_dist=True,
+        )  # equal on every rank: the mean is the value
 
     def _gather(self, t: torch.Tensor) -> torch.Tensor:
         """All ranks' rows of ``t``; ranks may hold different numbers of rows."""
@@ -173,45 +163,29 @@ class GenreClassifier(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["mgc_history"] = self.history
         checkpoint["mgc_torch_rng"] = torch.get_rng_state()  # dropout masks of the epochs to come
+        checkpoint[KEY] = self.inference_spec().as_entry()
+
+    def inference_spec(self) -> InferenceSpec:
+        """The checkpoint contract: what :class:`mgc.predict.Predictor` needs, and only that."""
+        config = self.hparams.run_config or {}
+        if not {"features", "model"} <= set(config) or self.hparams.input_shape is None:
+            raise MgcError(
+                "GenreClassifier needs run_config (with features and model) and input_shape to write "
+                "a checkpoint that predict can use; build it as mgc.train.run does"
+            )
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        mean, std = (datamodule.mean, datamodule.std) if datamodule is not None else (None, None)
+        return InferenceSpec(
+            features=config["features"],
+            model=config["model"],
+            class_names=list(self.hparams.class_names),
+            input_shape=list(self.hparams.input_shape),
+            weights=self.model.state_dict(),
+            mean=mean,
+            std=std,
+        )
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.history = list(checkpoint.get("mgc_history", []))
         if "mgc_torch_rng" in checkpoint and self._trainer is not None and self.trainer.state.fn == "fit":
             torch.set_rng_state(checkpoint["mgc_torch_rng"])
-
-
-def unique_first(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unique values of ``index`` and the position of each one's first occurrence.
-
-    A distributed sampler pads ranks with repeated batches; scoring each
-    segment once keeps the metrics those of the real split.
-    """
-    values, inverse = torch.unique(index, return_inverse=True)
-    positions = torch.arange(len(index), device=index.device)
-    first = torch.full((len(values),), len(index), device=index.device).scatter_reduce(0, inverse, positions, "amin")
-    return values, first
-
-
-def track_means(logp: torch.Tensor, y: torch.Tensor, track: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean log-probability per track, and each track's label."""
-    ids, inverse = torch.unique(track, return_inverse=True)
-    sums = torch.zeros(len(ids), logp.shape[1], dtype=logp.dtype, device=logp.device).index_add_(0, inverse, logp)
-    counts = torch.bincount(inverse, minlength=len(ids)).unsqueeze(1)
-    labels = torch.zeros(len(ids), dtype=y.dtype, device=y.device).scatter_(0, inverse, y)
-    return sums / counts, labels
-
-
-def scores(pred: torch.Tensor, target: torch.Tensor, num_classes: int, class_names: list[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix (rows = true)."""
-    kw = {"num_classes": num_classes}
-    per_class = [fn(pred, target, average=None, **kw)
-                 for fn in (multiclass_precision, multiclass_recall, multiclass_f1_score)]
-    return {
-        "accuracy": float(multiclass_accuracy(pred, target, average="micro", **kw)),
-        "macro_f1": float(multiclass_f1_score(pred, target, average="macro", **kw)),
-        "per_class": {
-            c: {"precision": float(p), "recall": float(r), "f1": float(f)}
-            for c, p, r, f in zip(class_names, *per_class)
-        },
-        "confusion": multiclass_confusion_matrix(pred, target, **kw).tolist(),
-    }

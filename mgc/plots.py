@@ -1,23 +1,26 @@
-"""The figures every run writes: confusion matrix and learning curves."""
+"""The figures every run writes: confusion matrix and learning curves.
+
+Figures are built with matplotlib's object API (:class:`~matplotlib.figure.Figure`),
+not ``pyplot``: nothing here chooses a backend or keeps figures alive in a
+global registry, so importing mgc leaves a notebook's or a GUI's matplotlib as it was.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
-def confusion_figure(confusion: list[list[int]], class_names: list[str], title: str = "") -> plt.Figure:
+def confusion_figure(confusion: list[list[int]], class_names: list[str], title: str = "") -> Figure:
     """Rows = true genre, columns = predicted; counts printed, shading row-normalised."""
     cm = np.asarray(confusion)
     shade = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     n = len(class_names)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * n, 1.0 + 0.55 * n))
+    fig = Figure(figsize=(1.2 + 0.6 * n, 1.0 + 0.55 * n))
+    ax = fig.subplots()
     im = ax.imshow(shade, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), class_names, rotation=45, ha="right")
     ax.set_yticks(range(n), class_names)
@@ -26,8 +29,15 @@ def confusion_figure(confusion: list[list[int]], class_names: list[str], title: 
     for i in range(n):
         for j in range(n):
             if cm[i, j]:
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if shade[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if shade[i, j] > 0.5 else "black",
+                )
     acc = np.trace(cm) / max(cm.sum(), 1)
     ax.set_title(f"{title}  accuracy {acc:.1%}".strip())
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true genre")
@@ -36,14 +46,13 @@ def confusion_figure(confusion: list[list[int]], class_names: list[str], title: 
 
 
 def save_confusion(confusion: list[list[int]], class_names: list[str], path: Path, title: str = "") -> None:
-    fig = confusion_figure(confusion, class_names, title)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    confusion_figure(confusion, class_names, title).savefig(path, dpi=120)
 
 
 def save_curves(history: list[dict[str, float]], path: Path) -> None:
     """Train/val loss and accuracy per epoch."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     epochs = [h["epoch"] + 1 for h in history]
     for ax, metric in ((ax_loss, "loss"), (ax_acc, "acc")):
         for part, style in (("train", "-o"), ("val", "-s")):
@@ -60,4 +69,3 @@ def save_curves(history: list[dict[str, float]], path: Path) -> None:
     fig.suptitle("learning curves")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -1,13 +1,15 @@
 """Name the genre of any audio file with a trained checkpoint.
 
-    python -m mgc.predict ckpt=outputs/runs/.../checkpoints/last.ckpt files=[song.wav,other.mp3]
+    mgc-predict ckpt=outputs/runs/.../checkpoints/last.ckpt files=[song.wav,other.mp3]
     python -m mgc.predict ckpt=... files=[song.wav] json=true     # or --json: one JSON document
 
-The checkpoint carries the run's config, so the same features are extracted
-(with the same parameters) from each file, over its whole length in
-consecutive segments, normalised with the training statistics, and the
-genres are ranked by the mean of the segments' log-probabilities. A file that
-cannot be read gets a one-line error; the other files are still classified.
+The checkpoint's inference contract (:mod:`mgc.checkpoint`) says which
+features to extract, with which parameters: they are extracted from each file
+over its whole length in consecutive segments, normalised with the training
+statistics, and the genres are ranked by the mean of the segments'
+log-probabilities. A file that cannot be read gets a one-line error; the
+other files are still classified. Exit status: 0, 1 when some file could not
+be classified, 2 on a user error (a bad checkpoint or arguments).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from mgc.checkpoint import InferenceSpec
+from mgc.cli import user_errors_exit
 from mgc.errors import MgcError
 from mgc.features.base import Extractor, decoder_warnings_silenced
 
@@ -38,8 +42,12 @@ class Prediction:
     def as_dict(self) -> dict:
         if self.error:
             return {"file": self.file, "error": self.error}
-        return {"file": self.file, "genre": self.ranking[0][0], "segments": self.segments,
-                "ranking": [{"genre": g, "probability": round(p, 6)} for g, p in self.ranking]}
+        return {
+            "file": self.file,
+            "genre": self.ranking[0][0],
+            "segments": self.segments,
+            "ranking": [{"genre": g, "probability": round(p, 6)} for g, p in self.ranking],
+        }
 
     def as_text(self, top: int = 3) -> str:
         if self.error:
@@ -55,24 +63,18 @@ class Predictor:
         ckpt = Path(ckpt)
         try:
             state = torch.load(ckpt, map_location="cpu", weights_only=True)
-            hp = state["hyper_parameters"]
-            config, self.class_names, input_shape = hp["run_config"], hp["class_names"], hp["input_shape"]
         except FileNotFoundError:
             raise MgcError(f"ckpt={ckpt} does not exist: pass the path of an mgc .ckpt file") from None
-        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, TypeError, AttributeError) as err:
-            raise MgcError(f"ckpt={ckpt} is not an mgc checkpoint ({type(err).__name__}); "
-                           f"pass a .ckpt written by python train.py") from None
-        features_cfg = OmegaConf.create(config["features"])
-        features_cfg.json_path = None  # always from audio here
-        features_cfg.segments_per_clip = None  # every full segment of the file
-        self.features: Extractor = instantiate(features_cfg)
-        self.model = instantiate(OmegaConf.create(config["model"]), input_shape=input_shape,
-                                 num_classes=len(self.class_names))
-        weights = {k.removeprefix("model."): v for k, v in state["state_dict"].items() if k.startswith("model.")}
-        self.model.load_state_dict(weights)
-        self.model.eval()
-        norm = state.get("GenreDataModule", {})
-        self.mean, self.std = norm.get("mean"), norm.get("std")
+        except (pickle.UnpicklingError, RuntimeError, EOFError, TypeError, AttributeError) as err:
+            raise MgcError(
+                f"ckpt={ckpt} is not an mgc checkpoint ({type(err).__name__}); pass a .ckpt written by python train.py"
+            ) from None
+        spec = InferenceSpec.from_checkpoint(state, ckpt)
+        self.class_names = spec.class_names
+        # every full segment of the file, however long, with the training parameters
+        self.features: Extractor = instantiate(OmegaConf.merge(spec.features, {"segments_per_clip": None}))
+        self.model = spec.build_model()
+        self.mean, self.std = spec.mean, spec.std
 
     @torch.no_grad()
     def predict(self, path: str | Path) -> Prediction:
@@ -90,20 +92,16 @@ class Predictor:
         return Prediction(str(path), [(self.class_names[i], float(probs[i])) for i in order], len(x))
 
 
+@user_errors_exit
 def main(argv: list[str] | None = None) -> int:
+    """``mgc-predict ckpt=PATH files=[a.wav,b.mp3] [json=true | --json]``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    as_json = "--json" in argv
     args = OmegaConf.from_cli([a for a in argv if a != "--json"])
-    as_json = as_json or bool(args.get("json", False))
+    as_json = "--json" in argv or bool(args.get("json", False))
     if not args.get("ckpt") or not args.get("files"):
-        print("usage: python -m mgc.predict ckpt=PATH files=[a.wav,b.mp3] [json=true]", file=sys.stderr)
-        return 2
+        raise MgcError("ckpt= and files= are required: mgc-predict ckpt=PATH files=[a.wav,b.mp3] [json=true]")
     files = list(args.files) if OmegaConf.is_list(args.files) else [str(args.files)]
-    try:
-        predictor = Predictor(args.ckpt)
-    except MgcError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    predictor = Predictor(args.ckpt)
     results = [predictor.predict(f) for f in files]
     if as_json:
         print(json.dumps([r.as_dict() for r in results], indent=2))

@@ -15,56 +15,72 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from hydra.experimental.callback import Callback
+from matplotlib.figure import Figure
+from omegaconf import DictConfig
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from hydra.experimental.callback import Callback  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+from mgc.cli import user_errors_exit
+from mgc.errors import MgcError
+from mgc.metrics import RunMetrics
 
-from mgc.errors import MgcError  # noqa: E402
-
-COLUMNS = ["run", "experiment", "data", "features", "model", "optimizer", "lr", "scheduler", "split", "epochs",
-           "best_val_acc", "test_segment_acc", "test_track_acc", "test_macro_f1", "train_time_s"]
-LEAK_NOTE = ("segment split: segments of one song sit in both train and test parts, so these numbers are "
-             "optimistic; compare a track_* or filtered split for an honest estimate.")
+COLUMNS = [
+    "run",
+    "experiment",
+    "data",
+    "features",
+    "model",
+    "optimizer",
+    "lr",
+    "scheduler",
+    "split",
+    "epochs",
+    "best_val_acc",
+    "test_segment_acc",
+    "test_track_acc",
+    "test_macro_f1",
+    "train_time_s",
+]
+LEAK_NOTE = (
+    "segment split: segments of one song sit in both train and test parts, so these numbers are "
+    "optimistic; compare a track_* or filtered split for an honest estimate."
+)
 
 
 def collect(roots: list[Path]) -> list[dict]:
-    """One row per ``metrics.json`` under ``roots``, oldest run first."""
+    """One row per ``metrics.json`` under ``roots`` that has test metrics, oldest run first."""
     rows = []
     for path in sorted({p for root in roots for p in root.glob("**/metrics.json")}, key=lambda p: p.stat().st_mtime):
-        m = json.loads(path.read_text())
-        if not m.get("test"):
+        m = RunMetrics.read(path)
+        if m.test is None:
             continue
-        choices = m.get("choices", {})
-        rows.append({
-            "run": path.parent.name,
-            "run_dir": str(path.parent),
-            "experiment": m.get("task_name", ""),
-            "data": m.get("data", ""),
-            "features": choices.get("features", ""),
-            "model": choices.get("model", ""),
-            "optimizer": choices.get("optim", ""),
-            "lr": m.get("lr"),
-            "scheduler": choices.get("scheduler", ""),
-            "split": m.get("split", ""),
-            "test_part": m.get("test_part", "test"),
-            "epochs": m.get("epochs"),
-            "best_val_acc": m["val"]["segment"]["accuracy"] if m.get("val") else None,
-            "test_segment_acc": m["test"]["segment"]["accuracy"],
-            "test_track_acc": m["test"]["track"]["accuracy"],
-            "test_macro_f1": m["test"]["segment"]["macro_f1"],
-            "train_time_s": m.get("train_time_s"),
-            "confusion": m["test"]["track"]["confusion"],
-            "class_names": list(m["test"]["track"]["per_class"]),
-        })
+        rows.append(
+            {
+                "run": path.parent.name,
+                "run_dir": str(path.parent),
+                "experiment": m.task_name,
+                "data": m.data,
+                "features": m.choices.get("features", ""),
+                "model": m.choices.get("model", ""),
+                "optimizer": m.choices.get("optim", ""),
+                "lr": m.lr,
+                "scheduler": m.choices.get("scheduler", ""),
+                "split": m.split,
+                "test_part": m.test_part,
+                "epochs": m.epochs,
+                "best_val_acc": m.val.segment.accuracy if m.val else None,
+                "test_segment_acc": m.test.segment.accuracy,
+                "test_track_acc": m.test.track.accuracy,
+                "test_macro_f1": m.test.segment.macro_f1,
+                "train_time_s": m.train_time_s,
+                "confusion": m.test.track.confusion,
+                "class_names": list(m.test.track.per_class),
+            }
+        )
     return rows
 
 
@@ -81,7 +97,7 @@ def _fmt(column: str, value) -> str:
 def write_table(rows: list[dict], out: Path) -> None:
     """results.csv (every column, full precision) and results.md (readable, with footnotes)."""
     with open(out / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS + ["test_part", "run_dir"], extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=[*COLUMNS, "test_part", "run_dir"], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
@@ -100,8 +116,10 @@ def write_table(rows: list[dict], out: Path) -> None:
         lines += [f"¹ {LEAK_NOTE}", ""]
     if no_test:
         lines += ["² this split has no test part: the test columns are measured on the validation part.", ""]
-    lines.append("Segment accuracy scores each segment alone; track accuracy averages a track's segment "
-                 "log-probabilities. best_val_acc is the segment accuracy of the checkpoint that was tested.")
+    lines.append(
+        "Segment accuracy scores each segment alone; track accuracy averages a track's segment "
+        "log-probabilities. best_val_acc is the segment accuracy of the checkpoint that was tested."
+    )
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
 
@@ -109,7 +127,8 @@ def plot_accuracy(rows: list[dict], path: Path) -> None:
     """Grouped bars: test segment vs track accuracy per run."""
     labels = [r["experiment"] if r["experiment"] != "train" else r["run"] for r in rows]
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(rows) + 2), 4.5))
+    fig = Figure(figsize=(max(6.0, 0.9 * len(rows) + 2), 4.5))
+    ax = fig.subplots()
     ax.bar(x - 0.2, [r["test_segment_acc"] for r in rows], 0.4, label="test segment accuracy")
     ax.bar(x + 0.2, [r["test_track_acc"] for r in rows], 0.4, label="test track accuracy")
     ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
@@ -122,15 +141,15 @@ def plot_accuracy(rows: list[dict], path: Path) -> None:
     ax.set_title("test accuracy per run (segment splits leak: see results.md)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def plot_confusion_grid(rows: list[dict], path: Path) -> None:
     """Small multiples of the track-level test confusion matrices (row-normalised)."""
     cols = min(4, len(rows))
     n_rows = math.ceil(len(rows) / cols)
-    fig, axes = plt.subplots(n_rows, cols, figsize=(4.2 * cols, 4.2 * n_rows), squeeze=False)
-    for ax in axes.flat[len(rows):]:
+    fig = Figure(figsize=(4.2 * cols, 4.2 * n_rows))
+    axes = fig.subplots(n_rows, cols, squeeze=False)
+    for ax in axes.flat[len(rows) :]:
         ax.axis("off")
     for ax, r in zip(axes.flat, rows):
         cm = np.asarray(r["confusion"], dtype=float)
@@ -144,7 +163,6 @@ def plot_confusion_grid(rows: list[dict], path: Path) -> None:
         ax.set_title(f"{label}\n{r['split']}: track acc {r['test_track_acc']:.2f}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def write_report(roots: list[Path], out: Path) -> list[dict]:
@@ -159,22 +177,17 @@ def write_report(roots: list[Path], out: Path) -> list[dict]:
     return rows
 
 
+@user_errors_exit
 def main(argv: list[str] | None = None) -> None:
+    """``mgc-report [ROOTS...] [--out DIR]`` (also ``python -m mgc.report``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("roots", nargs="*", type=Path, default=[Path("outputs")], help="folders to scan (outputs/)")
     parser.add_argument("--out", type=Path, default=None, help="report folder (default: outputs/report)")
     args = parser.parse_args(argv)
     out = args.out or Path("outputs/report")
-    try:
-        rows = write_report(args.roots, out)
-    except MgcError as err:
-        raise SystemExit(f"error: {err}") from None
+    rows = write_report(args.roots, out)
     print((out / "results.md").read_text())
     print(f"{len(rows)} runs -> {out}/results.md, results.csv, accuracy.png, confusion_matrices.png", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    main()
 
 
 class SweepReport(Callback):
@@ -189,3 +202,7 @@ class SweepReport(Callback):
             return
         print(f"\nsweep summary ({len(rows)} jobs): {sweep_dir / 'report' / 'results.md'}\n")
         print((sweep_dir / "report" / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -21,19 +21,34 @@ def constant(optimizer: Optimizer, steps_per_epoch: int, interval: str = "epoch"
     return {"scheduler": lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0), "interval": interval}
 
 
-def cyclic(optimizer: Optimizer, steps_per_epoch: int, base_lr_ratio: float = 0.1, half_cycle_epochs: float = 2.0,
-           mode: str = "triangular", interval: str = "step") -> dict:
+def cyclic(
+    optimizer: Optimizer,
+    steps_per_epoch: int,
+    base_lr_ratio: float = 0.1,
+    half_cycle_epochs: float = 2.0,
+    mode: str = "triangular",
+    interval: str = "step",
+) -> dict:
     """torch ``CyclicLR`` between ``lr * base_lr_ratio`` and ``lr``, stepped per batch."""
     lr = _base_lr(optimizer)
     sched = lr_scheduler.CyclicLR(
-        optimizer, base_lr=lr * base_lr_ratio, max_lr=lr, step_size_up=max(1, round(half_cycle_epochs * steps_per_epoch)),
-        mode=mode, cycle_momentum=False,
+        optimizer,
+        base_lr=lr * base_lr_ratio,
+        max_lr=lr,
+        step_size_up=max(1, round(half_cycle_epochs * steps_per_epoch)),
+        mode=mode,
+        cycle_momentum=False,
     )
     return {"scheduler": sched, "interval": interval}
 
 
-def cosine_restarts(optimizer: Optimizer, steps_per_epoch: int, period_epochs: float = 2.0,
-                    min_lr_ratio: float = 0.01, interval: str = "step") -> dict:
+def cosine_restarts(
+    optimizer: Optimizer,
+    steps_per_epoch: int,
+    period_epochs: float = 2.0,
+    min_lr_ratio: float = 0.01,
+    interval: str = "step",
+) -> dict:
     """Cosine annealing with warm restarts, what the journal called "CyclicLR".
 
     Falls from ``lr`` to ``lr * min_lr_ratio`` over ``period_epochs`` epochs,
@@ -45,8 +60,14 @@ def cosine_restarts(optimizer: Optimizer, steps_per_epoch: int, period_epochs: f
     return {"scheduler": sched, "interval": interval}
 
 
-def plateau(optimizer: Optimizer, steps_per_epoch: int, factor: float = 0.5, patience: int = 3,
-            monitor: str = "val/loss", interval: str = "epoch") -> dict:
+def plateau(
+    optimizer: Optimizer,
+    steps_per_epoch: int,
+    factor: float = 0.5,
+    patience: int = 3,
+    monitor: str = "val/loss",
+    interval: str = "epoch",
+) -> dict:
     """Reduce the learning rate when the validation loss stops improving."""
     sched = lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=factor, patience=patience)
     return {"scheduler": sched, "interval": interval, "monitor": monitor}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
+from typing import ClassVar
 
 import numpy as np
 
@@ -59,8 +60,9 @@ class _FractionSplit(Split):
 
     def _counts(self, n: int) -> dict[str, int]:
         """Items per part for ``n`` items: every part gets one when there are enough; train absorbs rounding."""
-        counts = {p: max(1, round(f * n)) if n >= len(self.fractions) else round(f * n)
-                  for p, f in self.fractions.items()}
+        counts = {
+            p: max(1, round(f * n)) if n >= len(self.fractions) else round(f * n) for p, f in self.fractions.items()
+        }
         counts["train"] = n - sum(c for p, c in counts.items() if p != "train")
         return counts
 
@@ -79,7 +81,9 @@ class SegmentSplit(_FractionSplit):
         parts = self._cut(len(features), np.random.default_rng(self.seed))
         empty = [p for p, idx in parts.items() if len(idx) == 0]
         if empty:
-            raise MgcError(f"split={self.name}: part {empty[0]} would be empty with {len(features)} segments; use more data")
+            raise MgcError(
+                f"split={self.name}: part {empty[0]} would be empty with {len(features)} segments; use more data"
+            )
         return {p: np.sort(idx) for p, idx in parts.items()}
 
 
@@ -119,7 +123,11 @@ class TrackSplit(_FractionSplit):
 class FilteredSplit(Split):
     """The fault-filtered GTZAN split, from the lists shipped in ``mgc/splits/gtzan/``."""
 
-    LISTS = {"train": "train_filtered.txt", "val": "valid_filtered.txt", "test": "test_filtered.txt"}
+    LISTS: ClassVar[dict[str, str]] = {
+        "train": "train_filtered.txt",
+        "val": "valid_filtered.txt",
+        "test": "test_filtered.txt",
+    }
 
     def __init__(self, name: str = "filtered", max_missing: int = 5):
         super().__init__(name)
@@ -130,8 +138,11 @@ class FilteredSplit(Split):
         """Track ids per part, e.g. ``{"train": ["blues.00029", ...], ...}``."""
         folder = resources.files("mgc") / "splits" / "gtzan"
         return {
-            part: [line.strip().rsplit("/", 1)[-1].rsplit(".", 1)[0]
-                   for line in (folder / fname).read_text().splitlines() if line.strip()]
+            part: [
+                line.strip().rsplit("/", 1)[-1].rsplit(".", 1)[0]
+                for line in (folder / fname).read_text().splitlines()
+                if line.strip()
+            ]
             for part, fname in cls.LISTS.items()
         }
 

@@ -8,9 +8,7 @@ the run directory: ``.hydra/`` (the resolved config), ``tb/`` (TensorBoard),
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,29 +17,33 @@ import hydra
 import joblib
 import lightning.pytorch as L
 import torch
-from lightning.pytorch.callbacks import LearningRateMonitor
-from lightning.pytorch.loggers import TensorBoardLogger
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from mgc.cli import CONF_DIR, hydra_command, user_errors_exit
 from mgc.errors import MgcError
+from mgc.metrics import RunMetrics
 from mgc.plots import save_confusion, save_curves
 
-
-#: conf/ beside the package (an editable install keeps it there).
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+__all__ = ["CONF_DIR", "check_config", "main", "run"]
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Fail fast, before any data is touched, on values that cannot work."""
+def check_set(cfg: DictConfig, groups: tuple[str, ...] | None = None) -> None:
+    """One line for a mandatory value (``???``) left unset in ``groups`` (every group when None)."""
     try:
-        resolved_config(cfg, throw_on_missing=True)
+        resolved_config(cfg if groups is None else {g: cfg[g] for g in groups}, throw_on_missing=True)
     except MissingMandatoryValue as err:
         key = err.full_key
         hint = " (the folder holding your GTZAN genres)" if key == "data.root" else ""
         raise MgcError(f"{key} is not set: pass {key}=...{hint}") from None
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Fail fast, before any data is touched, on values that cannot work."""
+    check_set(cfg)
     if not cfg.optim.lr > 0:
         raise MgcError(f"optim.lr={cfg.optim.lr}: the learning rate must be > 0 (e.g. optim.lr=1e-3)")
     if cfg.optim.get("weight_decay", 0) < 0:
@@ -54,8 +56,11 @@ def check_config(cfg: DictConfig) -> None:
 
 def resolved_config(cfg: DictConfig, throw_on_missing: bool = False) -> dict:
     """The run's config as plain containers, without Hydra's own ``hydra`` node."""
-    return {k: OmegaConf.to_container(v, resolve=True, throw_on_missing=throw_on_missing) if OmegaConf.is_config(v)
-            else v for k, v in cfg.items() if k != "hydra"}
+    return {
+        k: OmegaConf.to_container(v, resolve=True, throw_on_missing=throw_on_missing) if OmegaConf.is_config(v) else v
+        for k, v in cfg.items()
+        if k != "hydra"
+    }
 
 
 def find_last_checkpoint(outputs: str | Path) -> Path:
@@ -96,7 +101,12 @@ def configure_threads(threads: int | None) -> None:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Train and test as ``cfg`` says; return what ``metrics.json`` holds."""
+    """Train and test as ``cfg`` says; return what ``metrics.json`` holds (:class:`~mgc.metrics.RunMetrics`)."""
+    return train_and_test(cfg).as_dict()
+
+
+def train_and_test(cfg: DictConfig) -> RunMetrics:
+    """Train and test as ``cfg`` says; write and return the run's metrics record."""
     check_config(cfg)
     ckpt_path = resolve_checkpoint(cfg)
     run_dir = Path(cfg.paths.run_dir)
@@ -110,9 +120,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup()
     model = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
     module = instantiate(
-        cfg.module, model=model, optimizer=instantiate(cfg.optim), scheduler=instantiate(cfg.scheduler),
-        class_names=datamodule.class_names, input_shape=datamodule.input_shape,
-        run_config=resolved_config(cfg), _recursive_=False, _convert_="all",  # plain dicts and lists in the checkpoint
+        cfg.module,
+        model=model,
+        optimizer=instantiate(cfg.optim),
+        scheduler=instantiate(cfg.scheduler),
+        class_names=datamodule.class_names,
+        input_shape=datamodule.input_shape,
+        run_config=resolved_config(cfg),
+        _recursive_=False,
+        _convert_="all",  # plain dicts and lists in the checkpoint
     )
     loggers = [instantiate(c) for c in cfg.logger.values()]
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
@@ -130,98 +146,64 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)
     trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
 
-    metrics = {
-        "task_name": cfg.task_name,
-        "choices": group_choices(),
-        "data": datamodule.data.source,
-        "split": datamodule.split.name,
-        "test_part": datamodule.test_part,
-        "lr": float(cfg.optim.lr),
-        "seed": int(cfg.seed),
-        "epochs": epochs,
-        "train_time_s": round(train_time, 2),
-        "threads": torch.get_num_threads(),
-        "world_size": trainer.world_size,
-        "best_checkpoint": best,
-        "run_dir": str(run_dir),
-        "val": module.results.get("val", {}),
-        "test": module.results.get("test", {}),
-    }
+    metrics = RunMetrics(
+        task_name=cfg.task_name,
+        choices=group_choices(),
+        data=datamodule.data.source,
+        split=datamodule.split.name,
+        test_part=datamodule.test_part,
+        lr=float(cfg.optim.lr),
+        seed=int(cfg.seed),
+        epochs=epochs,
+        train_time_s=round(train_time, 2),
+        threads=torch.get_num_threads(),
+        world_size=trainer.world_size,
+        best_checkpoint=best,
+        run_dir=str(run_dir),
+        val=module.results.get("val"),
+        test=module.results.get("test"),
+    )
     if trainer.is_global_zero:  # under DDP every rank has the same metrics; one writes them
-        write_outputs(metrics, history, module.hparams.class_names, trainer, run_dir)
+        write_outputs(metrics, history, module.hparams.class_names, run_dir)
         print(summary_line(metrics))
     return metrics
 
 
-def write_outputs(metrics: dict, history: list[dict], class_names: list[str], trainer: L.Trainer,
-                  run_dir: Path) -> None:
-    """metrics.json, confusion_matrix.png, curves.png and the HPARAMS entry."""
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    test = metrics["test"]
-    if test:
-        save_confusion(test["track"]["confusion"], class_names, run_dir / "confusion_matrix.png",
-                       f"{metrics['split']} {metrics['test_part']} part, tracks")
+def write_outputs(metrics: RunMetrics, history: list[dict], class_names: list[str], run_dir: Path) -> None:
+    """metrics.json, confusion_matrix.png and curves.png."""
+    metrics.write(run_dir / "metrics.json")
+    if metrics.test:
+        save_confusion(
+            metrics.test.track.confusion,
+            class_names,
+            run_dir / "confusion_matrix.png",
+            f"{metrics.split} {metrics.test_part} part, tracks",
+        )
     if history:
         save_curves(history, run_dir / "curves.png")
-    params = {**metrics["choices"], "lr": metrics["lr"], "seed": metrics["seed"], "epochs": metrics["epochs"]}
-    final = {f"hp/{stage}_{level}_acc": metrics[stage][level]["accuracy"]
-             for stage in ("val", "test") if metrics[stage] for level in ("segment", "track")}
-    final.update({f"hp/{stage}_f1": metrics[stage]["segment"]["macro_f1"] for stage in ("val", "test") if metrics[stage]})
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):  # fills the HPARAMS tab: params next to final metrics
-            logger.log_hyperparams(params, final)
-        else:
-            logger.log_hyperparams(params)
-            logger.log_metrics(final)
-        logger.finalize("success")
 
 
-def summary_line(metrics: dict) -> str:
-    test = metrics["test"]
+def summary_line(metrics: RunMetrics) -> str:
+    test = metrics.test
     if not test:
-        return f"split {metrics['split']}: no test metrics | run {metrics['run_dir']}"
-    part = "test part" if metrics["test_part"] == "test" else "no test part: tested on val"
-    return (f"split {metrics['split']} ({part}) | segment acc {test['segment']['accuracy']:.3f} | "
-            f"track acc {test['track']['accuracy']:.3f} | macro-F1 {test['segment']['macro_f1']:.3f} | "
-            f"run {metrics['run_dir']}")
-
-
-def check_group_choices(argv: list[str]) -> None:
-    """One line for ``group=option`` overrides naming an option that does not exist.
-
-    Hydra's own message for this spans a dozen lines; this check runs first and
-    names the group, the bad option and the accepted ones.
-    """
-    for arg in argv:
-        key, _, value = arg.lstrip("+~").partition("=")
-        folder = CONF_DIR / key
-        if not value or key.startswith("hydra") or not folder.is_dir() or "(" in value:
-            continue  # not one of our groups (Hydra's own come from plugins too), or sweep syntax like choice(...)
-        options = sorted(p.stem for p in folder.glob("*.yaml"))
-        for option in value.split(","):
-            if option not in options and option != "null":
-                raise MgcError(f"{key}={option}: no such option in conf/{key}/; choose one of {', '.join(options)}")
+        return f"split {metrics.split}: no test metrics | run {metrics.run_dir}"
+    part = "test part" if metrics.test_part == "test" else "no test part: tested on val"
+    return (
+        f"split {metrics.split} ({part}) | segment acc {test.segment.accuracy:.3f} | "
+        f"track acc {test.track.accuracy:.3f} | macro-F1 {test.segment.macro_f1:.3f} | "
+        f"run {metrics.run_dir}"
+    )
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+@user_errors_exit
 def hydra_main(cfg: DictConfig) -> float:
-    """Hydra entry point; returns validation accuracy for sweepers (Optuna maximises it)."""
-    try:
-        metrics = run(cfg)
-    except MgcError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    return metrics["val"]["segment"]["accuracy"] if metrics["val"] else 0.0
+    """Hydra entry point; returns ``cfg.optimized_metric`` of the run (what sweepers such as Optuna maximise)."""
+    return train_and_test(cfg).select(cfg.optimized_metric)
 
 
-def main() -> None:
-    """``python train.py ...``: check group names, then hand over to Hydra."""
-    try:
-        check_group_choices(sys.argv[1:])
-    except MgcError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    hydra_main()
+#: ``python train.py ...`` / ``mgc-train ...``
+main = hydra_command(hydra_main)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,18 @@ def test_quick_bench_writes_every_field(tmp_path, capsys):
     assert saved["loading"]["segments"] == 200 and saved["loading"]["speedup"] > 0
     for model in ("gru", "cnn"):
         t = saved["training"][model]
-        assert all(math.isfinite(t[k]) and t[k] > 0 for k in
-                   ("plain_samples_s", "lightning_samples_s", "lightning_vs_plain", "plain_batch_slicing_samples_s",
-                    "compiled_samples_s", "compile_gain", "compile_warmup_s"))
+        assert all(
+            math.isfinite(t[k]) and t[k] > 0
+            for k in (
+                "plain_samples_s",
+                "lightning_samples_s",
+                "lightning_vs_plain",
+                "plain_batch_slicing_samples_s",
+                "compiled_samples_s",
+                "compile_gain",
+                "compile_warmup_s",
+            )
+        )
     assert saved["training"]["cnn"]["channels_last_gain"] > 0
     m = saved["memory"]
     assert m["extraction_peak_rss_mb"] > 0 and m["train_peak_rss_mb"] > 0

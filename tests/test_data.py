@@ -6,8 +6,8 @@ import hashlib
 
 import numpy as np
 import pytest
+from helpers import write_tone
 
-from conftest import write_tone
 from mgc.data import GTZAN, SyntheticGTZAN
 from mgc.data.synthetic import STYLES, render_clip
 from mgc.errors import MgcError
@@ -26,7 +26,12 @@ def test_discovers_every_layout(tmp_path, layout, suffix):
     make_gtzan(tmp_path / layout, suffix=suffix)
     clips = GTZAN(tmp_path).clips()
     assert [c.track_id for c in clips] == [
-        "blues.00000", "blues.00001", "jazz.00000", "jazz.00001", "rock.00000", "rock.00001"
+        "blues.00000",
+        "blues.00001",
+        "jazz.00000",
+        "jazz.00001",
+        "rock.00000",
+        "rock.00001",
     ]
     assert all(c.path.suffix == suffix and c.path.is_file() for c in clips)
     assert GTZAN(tmp_path).genres == ["blues", "jazz", "rock"]
@@ -74,7 +79,8 @@ def test_synthetic_is_gtzan_layout_and_deterministic(tmp_path):
     for s in (a, b, c):
         s.prepare()
     assert sorted(p.relative_to(a.root).as_posix() for p in a.root.rglob("*.wav"))[:2] == [
-        "genres_original/blues/blues.00000.wav", "genres_original/classical/classical.00000.wav"
+        "genres_original/blues/blues.00000.wav",
+        "genres_original/classical/classical.00000.wav",
     ]
     assert a.genres == sorted(STYLES) and len(a.genres) == 10
     assert _digest(a) == _digest(b)
@@ -90,6 +96,7 @@ def test_synthetic_regenerates_when_parameters_change(tmp_path):
     longer = SyntheticGTZAN(tmp_path, clips_per_genre=1, duration=4.0)
     longer.prepare()
     import soundfile as sf
+
     assert sf.info(str(longer.clips()[0].path)).duration == pytest.approx(4.0)
 
 
@@ -99,7 +106,7 @@ def test_synthetic_genres_differ_like_real_ones():
 
     def stats(genre, i):
         y = render_clip(genre, np.random.default_rng([0, sorted(STYLES).index(genre), i]), 12.0, 22050)
-        rms_db = 20 * np.log10(np.sqrt(np.mean(y ** 2)))
+        rms_db = 20 * np.log10(np.sqrt(np.mean(y**2)))
         onset_env = librosa.onset.onset_strength(y=y, sr=22050)
         return rms_db, float(onset_env.mean())
 

@@ -7,13 +7,13 @@ import json
 import librosa
 import numpy as np
 import pytest
+from helpers import write_tone
 from PIL import Image
 from threadpoolctl import threadpool_info
 
-from conftest import write_tone
 from mgc.data import GTZAN
 from mgc.errors import MgcError
-from mgc.features import MFCC, Chroma, MFCCImage, export_json, load_json
+from mgc.features import MFCC, Chroma, MFCCFromJSON, MFCCImage, export_json, load_json
 
 
 def test_mfcc_equals_the_per_segment_reference(tiny_source, tmp_path):
@@ -38,7 +38,7 @@ def test_json_round_trip(tiny_source, tmp_path):
     raw = json.loads(path.read_text())
     assert set(raw) == {"mapping", "labels", "mfcc"}
     assert np.asarray(raw["mfcc"]).shape == (len(feats), 130, 13)  # segments x frames x coefficients
-    back = MFCC(json_path=str(path)).extract(tiny_source)
+    back = MFCCFromJSON(json_path=str(path)).extract(tiny_source)
     np.testing.assert_allclose(back.x, feats.x, atol=1e-6)
     np.testing.assert_array_equal(back.labels, feats.labels)
     assert back.class_names == feats.class_names
@@ -48,17 +48,23 @@ def test_json_round_trip(tiny_source, tmp_path):
 def test_json_with_genre_paths_in_mapping(tmp_path):
     """Files made by the classic extract_data.py store 'genres/blues'-style mappings."""
     path = tmp_path / "old.json"
-    path.write_text(json.dumps({"mapping": ["genres/blues", "genres/rock"], "labels": [0, 1],
-                                "mfcc": np.zeros((2, 130, 13)).tolist()}))
+    path.write_text(
+        json.dumps(
+            {"mapping": ["genres/blues", "genres/rock"], "labels": [0, 1], "mfcc": np.zeros((2, 130, 13)).tolist()}
+        )
+    )
     assert load_json(path).class_names == ["blues", "rock"]
 
 
-@pytest.mark.parametrize("content, message", [
-    ({"mapping": ["a", "b"], "labels": [0], "mfcc": np.zeros((2, 130, 13)).tolist()}, "1 labels for 2 mfcc"),
-    ({"mapping": ["a", "b"], "labels": [0, 5], "mfcc": np.zeros((2, 130, 13)).tolist()}, "labels run 0..5"),
-    ({"mapping": ["a"], "labels": [0], "mfcc": [[1, 2], [3]]}, "different shapes|has shape"),
-    ({"labels": [0]}, "is not an MFCC JSON file"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ({"mapping": ["a", "b"], "labels": [0], "mfcc": np.zeros((2, 130, 13)).tolist()}, "1 labels for 2 mfcc"),
+        ({"mapping": ["a", "b"], "labels": [0, 5], "mfcc": np.zeros((2, 130, 13)).tolist()}, "labels run 0..5"),
+        ({"mapping": ["a"], "labels": [0], "mfcc": [[1, 2], [3]]}, "different shapes|has shape"),
+        ({"labels": [0]}, "is not an MFCC JSON file"),
+    ],
+)
 def test_bad_json_is_a_one_line_error(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(content))
@@ -79,7 +85,9 @@ def test_png_round_trip(tiny_source, tmp_path):
     cache = pngs[0].parents[1]
     again = ex.load(cache)  # read back from the PNG files
     np.testing.assert_array_equal(again.x, feats.x)
-    resized = MFCCImage(cache_dir=tmp_path, segment_seconds=10.0, segments_per_clip=1, size=[70, 70]).extract(tiny_source)
+    resized = MFCCImage(cache_dir=tmp_path, segment_seconds=10.0, segments_per_clip=1, size=[70, 70]).extract(
+        tiny_source
+    )
     assert resized.x.shape[1:] == (3, 70, 70)
 
 
@@ -144,7 +152,9 @@ def test_bad_clips_are_skipped_and_listed(tmp_path, caplog):
     assert len(feats) == 10  # two 3-s segments per usable clip
     skipped = next((tmp_path / "cache").glob("mfcc-*/skipped.txt")).read_text().splitlines()
     assert sorted(line.split("\t")[0].rsplit("/", 1)[-1] for line in skipped) == [
-        "blues.00003.wav", "blues.00054.wav", "rock.00002.wav"
+        "blues.00003.wav",
+        "blues.00054.wav",
+        "rock.00002.wav",
     ]
     assert any("too short" in line for line in skipped)
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]

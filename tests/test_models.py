@@ -9,7 +9,10 @@ from mgc.models import CNN, MLP, Linear, Recurrent, ResNet18
 
 SHAPES = {"mfcc-json": (1, 13, 130), "mfcc-png": (3, 13, 1249), "mfcc-png-70": (3, 70, 70), "chroma": (1, 12, 431)}
 MODELS = {
-    "linear": Linear, "mlp": MLP, "cnn": CNN, "resnet18": ResNet18,
+    "linear": Linear,
+    "mlp": MLP,
+    "cnn": CNN,
+    "resnet18": ResNet18,
     "lstm": lambda s, n: Recurrent(s, n, cell="lstm"),
     "bilstm": lambda s, n: Recurrent(s, n, cell="lstm", bidirectional=True),
     "gru": lambda s, n: Recurrent(s, n, cell="gru"),

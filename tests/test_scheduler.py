@@ -29,7 +29,9 @@ def test_cosine_restarts_falls_to_a_hundredth_over_two_epochs_then_restarts():
     opt, s = build("cosine_restarts")
     assert s["interval"] == "step"
     seq = lrs(opt, s["scheduler"], 21)
-    assert seq[18] == pytest.approx(0.1 * 0.01 + (0.1 - 0.001) * (1 + torch.cos(torch.tensor(torch.pi * 19 / 20)).item()) / 2)
+    assert seq[18] == pytest.approx(
+        0.1 * 0.01 + (0.1 - 0.001) * (1 + torch.cos(torch.tensor(torch.pi * 19 / 20)).item()) / 2
+    )
     assert min(seq[:19]) > 0.001 and seq[19] == pytest.approx(0.1)  # restart after 20 steps = 2 epochs
     assert seq[:19] == sorted(seq[:19], reverse=True)
 

@@ -14,8 +14,14 @@ def fake_features(tracks_per_genre=10, segments=10, genres=("blues", "jazz", "ro
     track_ids = [f"{g}.{i:05d}" for g in genres for i in range(tracks_per_genre)]
     tracks = np.repeat(np.arange(len(track_ids)), segments)
     labels = tracks // tracks_per_genre
-    return FeatureSet(x=np.zeros((len(tracks), 1, 2, 2), np.float32), labels=labels, tracks=tracks,
-                      track_ids=track_ids, class_names=list(genres), source=source)
+    return FeatureSet(
+        x=np.zeros((len(tracks), 1, 2, 2), np.float32),
+        labels=labels,
+        tracks=tracks,
+        track_ids=track_ids,
+        class_names=list(genres),
+        source=source,
+    )
 
 
 def test_track_split_has_no_track_in_two_parts_and_is_stratified():

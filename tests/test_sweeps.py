@@ -10,21 +10,28 @@ from pathlib import Path
 import joblib
 import pytest
 import yaml
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams import plugin_data_pb2
-
-from conftest import TINY
+from helpers import TINY, hparams_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def train_cli(tmp_path: Path, shared_dir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     out = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *[a for a in args if a.startswith("-")], *TINY,
-         *([] if any(a.startswith("model=") for a in args) else ["model=linear"]),
-         f"paths.outputs={tmp_path}", f"paths.data_dir={shared_dir / 'data'}", f"paths.cache_dir={shared_dir / 'cache'}",
-         *[a for a in args if not a.startswith("-")]],
-        cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            *[a for a in args if a.startswith("-")],
+            *TINY,
+            *([] if any(a.startswith("model=") for a in args) else ["model=linear"]),
+            f"paths.outputs={tmp_path}",
+            f"paths.data_dir={shared_dir / 'data'}",
+            f"paths.cache_dir={shared_dir / 'cache'}",
+            *[a for a in args if not a.startswith("-")],
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
     return out
@@ -32,24 +39,6 @@ def train_cli(tmp_path: Path, shared_dir: Path, *args: str, timeout: int = 600) 
 
 def job_dirs(tmp_path: Path) -> list[Path]:
     return sorted(p.parent for p in tmp_path.glob("multirun/*/*/*/metrics.json"))
-
-
-def hparams_of(run_dir: Path) -> tuple[dict, set]:
-    """The HPARAMS entry and the scalar tags of a run's TensorBoard events."""
-    hparams, tags = {}, set()
-    for events in (run_dir / "tb").glob("events.out.tfevents.*"):
-        acc = EventAccumulator(str(events))
-        acc.Reload()
-        tags |= set(acc.Tags()["scalars"])
-        try:
-            contents = acc.PluginTagToContent("hparams").values()
-        except KeyError:  # this event file holds scalars only
-            contents = []
-        for content in contents:
-            data = plugin_data_pb2.HParamsPluginData.FromString(content)
-            if data.HasField("session_start_info"):
-                hparams = {k: v.string_value or v.number_value for k, v in data.session_start_info.hparams.items()}
-    return hparams, tags
 
 
 def test_lr_multirun_gives_three_named_runs_with_hparams(tmp_path, shared_dir):
@@ -70,8 +59,16 @@ def test_lr_multirun_gives_three_named_runs_with_hparams(tmp_path, shared_dir):
 
 
 def test_optuna_search_saves_its_best_params(tmp_path, shared_dir):
-    out = train_cli(tmp_path, shared_dir, "-m", "hparams_search=optuna", "model=gru", "model.num_layers=1",
-                    "hydra.sweeper.n_trials=3", "trainer.max_epochs=1")
+    out = train_cli(
+        tmp_path,
+        shared_dir,
+        "-m",
+        "hparams_search=optuna",
+        "model=gru",
+        "model.num_layers=1",
+        "hydra.sweeper.n_trials=3",
+        "trainer.max_epochs=1",
+    )
     results = yaml.safe_load(next(tmp_path.glob("multirun/*/*/optimization_results.yaml")).read_text())
     assert set(results["best_params"]) == {"optim.lr", "optim.weight_decay", "model.hidden_size", "model.dropout"}
     assert 0 <= results["best_value"] <= 1
@@ -80,8 +77,15 @@ def test_optuna_search_saves_its_best_params(tmp_path, shared_dir):
 
 
 def test_joblib_launcher_runs_two_jobs_with_a_share_of_the_threads(tmp_path, shared_dir):
-    train_cli(tmp_path, shared_dir, "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-              "optim.lr=1e-3,1e-2", "trainer.max_epochs=1")
+    train_cli(
+        tmp_path,
+        shared_dir,
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "optim.lr=1e-3,1e-2",
+        "trainer.max_epochs=1",
+    )
     dirs = job_dirs(tmp_path)
     assert len(dirs) == 2
     share = max(1, joblib.cpu_count() // 2)  # the cores this process may use, halved
@@ -89,8 +93,9 @@ def test_joblib_launcher_runs_two_jobs_with_a_share_of_the_threads(tmp_path, sha
 
 
 def test_ddp_on_cpu_with_two_processes(tmp_path, shared_dir):
-    out = train_cli(tmp_path, shared_dir, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-                    "trainer.max_epochs=2")
+    out = train_cli(
+        tmp_path, shared_dir, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_epochs=2"
+    )
     metrics = [json.loads(p.read_text()) for p in tmp_path.glob("runs/*/*/metrics.json")]
     assert len(metrics) == 1  # only rank 0 writes
     m = metrics[0]
@@ -101,7 +106,32 @@ def test_ddp_on_cpu_with_two_processes(tmp_path, shared_dir):
 
 
 def test_submitit_local_runs_one_job(tmp_path, shared_dir):
-    train_cli(tmp_path, shared_dir, "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
-              "trainer.max_epochs=1")
+    train_cli(
+        tmp_path,
+        shared_dir,
+        "-m",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+        "trainer.max_epochs=1",
+    )
     assert len(job_dirs(tmp_path)) == 1
     assert list(tmp_path.glob("multirun/*/*/.submitit/*/*_log.out"))
+
+
+def test_the_sweep_objective_is_a_config_key(tmp_path, shared_dir):
+    """Optuna maximises `optimized_metric`: here validation track macro-F1, read back from the jobs' metrics.json."""
+    train_cli(
+        tmp_path,
+        shared_dir,
+        "-m",
+        "hparams_search=optuna",
+        "model=gru",
+        "model.num_layers=1",
+        "model.hidden_size=16",
+        "hydra.sweeper.n_trials=2",
+        "trainer.max_epochs=1",
+        "optimized_metric=val.track.macro_f1",
+    )
+    results = yaml.safe_load(next(tmp_path.glob("multirun/*/*/optimization_results.yaml")).read_text())
+    jobs = [json.loads((d / "metrics.json").read_text())["val"] for d in job_dirs(tmp_path)]
+    assert results["best_value"] == max(v["track"]["macro_f1"] for v in jobs)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY, hparams_of
 
-from conftest import TINY
 from mgc.errors import MgcError
 from mgc.train import run
 
@@ -22,15 +22,21 @@ FEATURES = {"mfcc-json": [], "chroma": [], "mfcc-png": ["features.segment_second
 @pytest.mark.parametrize("feature", FEATURES)
 @pytest.mark.parametrize("model", MODELS)
 def test_fast_dev_run_every_model_on_every_feature(make_cfg, model, feature):
-    cfg = make_cfg(f"model={model}", f"features={feature}", *FEATURES[feature], "+trainer.fast_dev_run=true",
-                   "model.channels=[16,16,16,32]" if model == "cnn" else "seed=42")
+    cfg = make_cfg(
+        f"model={model}",
+        f"features={feature}",
+        *FEATURES[feature],
+        "+trainer.fast_dev_run=true",
+        "model.channels=[16,16,16,32]" if model == "cnn" else "seed=42",
+    )
     metrics = run(cfg)
     assert metrics["test"]["segments"] > 0 and 0 <= metrics["test"]["track"]["accuracy"] <= 1
     assert metrics["choices"]["model"] == model and metrics["choices"]["features"] == feature
 
 
-@pytest.mark.parametrize("split", ["segment_90_10", "segment_70_30", "segment_80_20", "segment_80_10_10",
-                                   "track_80_10_10", "track_70_15_15"])
+@pytest.mark.parametrize(
+    "split", ["segment_90_10", "segment_70_30", "segment_80_20", "segment_80_10_10", "track_80_10_10", "track_70_15_15"]
+)
 @pytest.mark.parametrize("optim", ["adam", "rmsprop", "sgd", "adamw"])
 def test_every_split_and_optimizer_composes_and_runs(make_cfg, split, optim):
     metrics = run(make_cfg(f"split={split}", f"optim={optim}", "model=linear", "+trainer.fast_dev_run=true"))
@@ -83,37 +89,43 @@ def test_same_seed_same_metrics(make_cfg, tmp_path):
     assert a["test"]["segment"] == b["test"]["segment"] and a["val"]["track"] == b["val"]["track"]
 
 
-@pytest.mark.parametrize("override, message", [
-    ("optim.lr=-1", "optim.lr=-1"),
-    ("datamodule.batch_size=0", "datamodule.batch_size=0"),
-    ("data=gtzan", "data.root is not set"),
-    ("split=filtered", "split=filtered needs the real GTZAN"),
-    ("data.clips_per_genre=2", "genre 'blues' has 2 tracks, too few for a non-empty train/val/test part each"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.lr=-1", "optim.lr=-1"),
+        ("datamodule.batch_size=0", "datamodule.batch_size=0"),
+        ("data=gtzan", "data.root is not set"),
+        ("split=filtered", "split=filtered needs the real GTZAN"),
+        ("data.clips_per_genre=2", "genre 'blues' has 2 tracks, too few for a non-empty train/val/test part each"),
+    ],
+)
 def test_bad_values_fail_with_one_line(make_cfg, override, message, monkeypatch):
     from mgc.features import Extractor
 
     def no_extraction(*args, **kwargs):
         raise AssertionError("the error must come before any feature extraction")
 
-    monkeypatch.setattr(Extractor, "_build", no_extraction)
-    monkeypatch.setattr(Extractor, "load", no_extraction)
+    monkeypatch.setattr(Extractor, "extract", no_extraction)  # the one entry to features, cached or not
     with pytest.raises(MgcError, match=message) as err:
         run(make_cfg(override, "+trainer.fast_dev_run=true", tiny=not override.startswith("data=")))
     assert "\n" not in str(err.value)
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["model=nope"], "error: model=nope: no such option in conf/model/; choose one of bilstm, cnn, gru,"),
-    (["-m", "optim=adam,nope"], "error: optim=nope: no such option"),
-    (["optim.lr=-1"], "error: optim.lr=-1: the learning rate must be > 0"),
-    (["data=gtzan"], "error: data.root is not set: pass data.root=..."),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["model=nope"], "error: model=nope: no such option in conf/model/; choose one of bilstm, cnn, gru,"),
+        (["-m", "optim=adam,nope"], "error: optim=nope: no such option"),
+        (["optim.lr=-1"], "error: optim.lr=-1: the learning rate must be > 0"),
+        (["data=gtzan"], "error: data.root is not set: pass data.root=..."),
+    ],
+)
 def test_cli_bad_override_is_a_short_error_without_traceback(tmp_path, args, expected):
     out = _cli(*args, "paths.outputs=" + str(tmp_path), cwd=tmp_path)
     assert out.returncode != 0
@@ -122,8 +134,16 @@ def test_cli_bad_override_is_a_short_error_without_traceback(tmp_path, args, exp
 
 
 def test_cli_end_to_end(tmp_path, shared_dir):
-    out = _cli(*TINY, "trainer.max_epochs=1", "model=bilstm", "optim=rmsprop", f"paths.outputs={tmp_path}",
-               f"paths.data_dir={shared_dir / 'data'}", f"paths.cache_dir={shared_dir / 'cache'}", cwd=tmp_path)
+    out = _cli(
+        *TINY,
+        "trainer.max_epochs=1",
+        "model=bilstm",
+        "optim=rmsprop",
+        f"paths.outputs={tmp_path}",
+        f"paths.data_dir={shared_dir / 'data'}",
+        f"paths.cache_dir={shared_dir / 'cache'}",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     summary = [line for line in out.stdout.splitlines() if line.startswith("split ")]
     assert len(summary) == 1 and "segment acc" in summary[0] and "track acc" in summary[0]
@@ -132,6 +152,15 @@ def test_cli_end_to_end(tmp_path, shared_dir):
     names = {p.name for p in run_dir.iterdir()}
     assert {".hydra", "tb", "checkpoints", "metrics.json", "confusion_matrix.png", "curves.png"} <= names
     assert (run_dir / ".hydra" / "config.yaml").read_text().count("Recurrent") == 1
+    # named by what differs, so TensorBoard lists it by its overrides; HPARAMS tell experiments and data apart
+    assert "model=bilstm" in run_dir.name and "optim=rmsprop" in run_dir.name and "paths." not in run_dir.name
+    hparams, tags = hparams_of(run_dir)
+    assert (hparams["experiment"], hparams["data_root"], hparams["model"]) == (
+        "train",
+        "synthetic-4x12s-seed0",
+        "bilstm",
+    )
+    assert {"hp/val_segment_acc", "hp/test_track_acc", "hp/test_f1"} <= tags
 
 
 def test_compiled_model_trains_like_the_eager_one_and_keeps_checkpoint_keys(make_cfg, tmp_path, monkeypatch):
@@ -158,9 +187,19 @@ def test_compiled_model_trains_like_the_eager_one_and_keeps_checkpoint_keys(make
     assert all(torch.equal(v, state[f"model.{k}"]) for k, v in weights.items())
 
 
-@pytest.mark.parametrize("option", ["scheduler=none", "scheduler=cyclic", "scheduler=plateau",
-                                    "scheduler=cosine_restarts", "logger=csv", "logger=none",
-                                    "callbacks=early_stopping", "datamodule.normalize=false"])
+@pytest.mark.parametrize(
+    "option",
+    [
+        "scheduler=none",
+        "scheduler=cyclic",
+        "scheduler=plateau",
+        "scheduler=cosine_restarts",
+        "logger=csv",
+        "logger=none",
+        "callbacks=early_stopping",
+        "datamodule.normalize=false",
+    ],
+)
 def test_scheduler_logger_and_callback_options_run(make_cfg, option):
     cfg = make_cfg(option, "model=linear", "trainer.max_epochs=2")
     metrics = run(cfg)
@@ -174,8 +213,9 @@ def test_training_from_a_data_10_json(make_cfg, tiny_source, tmp_path):
     from mgc.features import MFCC, export_json
 
     path = export_json(MFCC(cache_dir=tmp_path / "c").extract(tiny_source), tmp_path / "data_10.json")
-    metrics = run(make_cfg(f"features.json_path={path}", "split=segment_90_10", "model=linear",
-                           "+trainer.fast_dev_run=true"))
+    metrics = run(
+        make_cfg(f"features.json_path={path}", "split=segment_90_10", "model=linear", "+trainer.fast_dev_run=true")
+    )
     assert metrics["data"] == "json:data_10.json" and metrics["test_part"] == "val"
     with pytest.raises(MgcError, match="needs track ids"):
         run(make_cfg(f"features.json_path={path}", "model=linear", "+trainer.fast_dev_run=true"))
@@ -184,8 +224,14 @@ def test_training_from_a_data_10_json(make_cfg, tiny_source, tmp_path):
 def test_extract_script_on_a_gtzan_layout_folder(tiny_source, tmp_path):
     """scripts/extract.py reads any GTZAN-layout folder (here the synthetic one) for all three features."""
     for feature in ("mfcc-json", "mfcc-png", "chroma"):
-        args = [sys.executable, str(ROOT / "scripts" / "extract.py"), "data=gtzan", f"data.root={tiny_source.root}",
-                f"features={feature}", f"paths.outputs={tmp_path}"]
+        args = [
+            sys.executable,
+            str(ROOT / "scripts" / "extract.py"),
+            "data=gtzan",
+            f"data.root={tiny_source.root}",
+            f"features={feature}",
+            f"paths.outputs={tmp_path}",
+        ]
         if feature == "mfcc-png":
             args.append("features.segment_seconds=10")
         if feature == "mfcc-json":

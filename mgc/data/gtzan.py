@@ -75,7 +75,8 @@ class GTZAN:
         found = sorted(p.name for p in self.root.iterdir())[:8]
         raise MgcError(
             f"data.root={self.root} holds no genre folders with audio (found: {found or 'nothing'}); "
-            f"expected <genre>/<genre>.NNNNN.wav|.au, optionally under genres/, genres_original/ or Data/genres_original/"
+            f"expected <genre>/<genre>.NNNNN.wav|.au, optionally under genres/, genres_original/ "
+            f"or Data/genres_original/"
         )
 
     @property
@@ -91,8 +92,9 @@ class GTZAN:
                 f"data.root={self.root}: found audio for {len(files)} genre ({', '.join(files)}) in {base}; "
                 f"genre classification needs at least two genre folders"
             )
-        return [Clip(path=path, genre=genre, track_id=path.stem)
-                for genre in sorted(files) for path in sorted(files[genre])]
+        return [
+            Clip(path=path, genre=genre, track_id=path.stem) for genre in sorted(files) for path in sorted(files[genre])
+        ]
 
 
 def _audio_files(folder: Path) -> list[Path]:
@@ -102,11 +104,7 @@ def _audio_files(folder: Path) -> list[Path]:
     except OSError as err:  # unreadable permissions: skip the folder, say which
         log.warning("skipping %s: %s", folder, err.strerror or err)
         return []
-    return [
-        p
-        for p in entries
-        if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".") and p.is_file()
-    ]
+    return [p for p in entries if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".") and p.is_file()]
 
 
 def _audio_by_genre(base: Path) -> dict[str, list[Path]]:

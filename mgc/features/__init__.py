@@ -3,6 +3,16 @@
 from mgc.features.base import Extractor, FeatureSet
 from mgc.features.chroma import Chroma
 from mgc.features.image import MFCCImage
-from mgc.features.mfcc import MFCC, export_json, load_json
+from mgc.features.mfcc import MFCC, MFCCFromJSON, export_json, load_json, mfcc_or_json
 
-__all__ = ["Chroma", "Extractor", "FeatureSet", "MFCC", "MFCCImage", "export_json", "load_json"]
+__all__ = [
+    "MFCC",
+    "Chroma",
+    "Extractor",
+    "FeatureSet",
+    "MFCCFromJSON",
+    "MFCCImage",
+    "export_json",
+    "load_json",
+    "mfcc_or_json",
+]

@@ -15,8 +15,8 @@ two runs started together extract once.
 Clips are extracted by a pool of threads, one per core, each with single-threaded
 BLAS: the heavy steps (decoding, FFT, mel projection) run in numpy and libsndfile
 code that releases the GIL, and threads start instantly where worker processes
-each spend about a second importing librosa (``make bench`` measures both). Clips that cannot be used are skipped
-with one warning each and listed in ``skipped.txt`` inside the cache folder.
+first import librosa (``make bench`` measures both). Clips that cannot be used are
+skipped with one warning each and listed in ``skipped.txt`` inside the cache folder.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class Extractor:
 
     @property
     def segment_samples(self) -> int:
-        return int(round(self.sample_rate * self.segment_seconds))
+        return round(self.sample_rate * self.segment_seconds)
 
     def params(self) -> dict:
         """Every parameter that changes the numbers (part of the cache key)."""
@@ -145,7 +145,7 @@ class Extractor:
         """Features of one audio file, or ``(None, reason)`` when it cannot be used."""
         try:
             y, _ = librosa.load(path, sr=self.sample_rate, mono=True)
-        except Exception as err:  # noqa: BLE001 - any decoder failure means "unreadable"
+        except Exception as err:
             return None, f"unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no detail'})"
         if len(y) == 0:
             return None, "no audio samples (empty or truncated file)"
@@ -198,11 +198,18 @@ class Extractor:
             raise MgcError(f"no usable clips: all {len(clips)} clips were skipped (see the warnings above)")
         self.write_cache(cache, kept, genres, skipped)
         elapsed = time.perf_counter() - start
-        log.info("extracted %s from %d clips in %.1f s (%.1f clips/s), skipped %d",
-                 self.name, len(kept), elapsed, len(kept) / elapsed, len(skipped))
+        log.info(
+            "extracted %s from %d clips in %.1f s (%.1f clips/s), skipped %d",
+            self.name,
+            len(kept),
+            elapsed,
+            len(kept) / elapsed,
+            len(skipped),
+        )
 
-    def write_cache(self, cache: Path, kept: list[tuple[Clip, np.ndarray]], genres: list[str],
-                    skipped: list[str] = ()) -> None:
+    def write_cache(
+        self, cache: Path, kept: list[tuple[Clip, np.ndarray]], genres: list[str], skipped: list[str] = ()
+    ) -> None:
         """Write a complete cache folder atomically (temporary folder, then rename)."""
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".tmp-", dir=cache.parent))

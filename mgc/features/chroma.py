@@ -28,9 +28,11 @@ class Chroma(Extractor):
         return {**super().params(), "n_chroma": self.n_chroma, "n_fft": self.n_fft, "hop_length": self.hop_length}
 
     def compute(self, segments: np.ndarray) -> np.ndarray:
-        return np.stack([
-            librosa.feature.chroma_stft(
-                y=s, sr=self.sample_rate, n_chroma=self.n_chroma, n_fft=self.n_fft, hop_length=self.hop_length
-            )[None]
-            for s in segments
-        ])
+        return np.stack(
+            [
+                librosa.feature.chroma_stft(
+                    y=s, sr=self.sample_rate, n_chroma=self.n_chroma, n_fft=self.n_fft, hop_length=self.hop_length
+                )[None]
+                for s in segments
+            ]
+        )

@@ -4,12 +4,12 @@ The numbers are exactly those of the classic extract_data.py loop,
 ``librosa.feature.mfcc(y=signal[start:finish], sr=22050, n_mfcc=13,
 n_fft=2048, hop_length=512)`` per 3-s segment. The STFT, mel filter bank and
 DCT run batched over all segments of a clip; only the dB step runs per
-segment, since its ``top_db`` floor depends on each segment's own maximum. Each segment is ``(1, n_mfcc, frames)``: 130 frames for
-3 s at hop 512.
+segment, since its ``top_db`` floor depends on each segment's own maximum.
+Each segment is ``(1, n_mfcc, frames)``: 130 frames for 3 s at hop 512.
 
 :func:`export_json` writes ``{"mapping", "labels", "mfcc"}`` with ``mfcc`` as
-``segments x frames x n_mfcc`` lists; ``MFCC(json_path=...)`` trains from
-such a file. Such a file has no track ids, so every segment stands alone.
+``segments x frames x n_mfcc`` lists; :class:`MFCCFromJSON` trains from such
+a file. Such a file has no track ids, so every segment stands alone.
 """
 
 from __future__ import annotations
@@ -33,20 +33,15 @@ class MFCC(Extractor):
     ----------
     n_mfcc, n_fft, hop_length : int
         As in ``librosa.feature.mfcc``.
-    json_path : str, optional
-        Read features from an existing ``data_10.json``-style file instead of
-        extracting them from audio.
     **kwargs
         Segmenting, cache and worker options of :class:`Extractor`.
     """
 
     name = "mfcc"
 
-    def __init__(self, n_mfcc: int = 13, n_fft: int = 2048, hop_length: int = 512,
-                 json_path: str | None = None, **kwargs):
+    def __init__(self, n_mfcc: int = 13, n_fft: int = 2048, hop_length: int = 512, **kwargs):
         super().__init__(**kwargs)
         self.n_mfcc, self.n_fft, self.hop_length = int(n_mfcc), int(n_fft), int(hop_length)
-        self.json_path = json_path
 
     def params(self) -> dict:
         return {**super().params(), "n_mfcc": self.n_mfcc, "n_fft": self.n_fft, "hop_length": self.hop_length}
@@ -60,14 +55,41 @@ class MFCC(Extractor):
         mel_db = np.stack([librosa.power_to_db(m) for m in mel])
         return librosa.feature.mfcc(S=mel_db, n_mfcc=self.n_mfcc)[:, None]
 
+
+class MFCCFromJSON(MFCC):
+    """MFCC segments read from an existing ``data_10.json``-style file instead of extracted.
+
+    Training reads the file; :meth:`clip` still computes the same MFCCs from
+    audio, so a model trained on the file classifies audio files
+    (``mgc-predict``) with the features it was trained on.
+
+    Parameters
+    ----------
+    json_path : str
+        The ``{"mapping", "labels", "mfcc"}`` file.
+    **kwargs
+        The MFCC parameters the file was made with (as for :class:`MFCC`).
+    """
+
+    def __init__(self, json_path: str | os.PathLike, **kwargs):
+        super().__init__(**kwargs)
+        self.json_path = json_path
+
     @property
     def reads_audio(self) -> bool:
-        return not self.json_path
+        return False
 
     def extract(self, source: GTZAN) -> FeatureSet:
-        if self.json_path:
-            return load_json(self.json_path)
-        return super().extract(source)
+        return load_json(self.json_path)
+
+
+def mfcc_or_json(json_path: str | None = None, **kwargs) -> MFCC:
+    """The ``features=mfcc-json`` option: MFCCs of the audio, or of ``json_path`` when it is set.
+
+    So ``python train.py features.json_path=data_10.json`` trains on a classic
+    file with the same option that extracts those features from GTZAN.
+    """
+    return MFCCFromJSON(json_path, **kwargs) if json_path else MFCC(**kwargs)
 
 
 def export_json(features: FeatureSet, path: str | os.PathLike) -> Path:
@@ -102,14 +124,22 @@ def load_json(path: str | os.PathLike) -> FeatureSet:
     try:
         x = np.asarray(mfcc, dtype=np.float32)
     except ValueError:
-        raise MgcError(f"features.json_path={path}: 'mfcc' segments have different shapes; all must be frames x coefficients") from None
+        raise MgcError(
+            f"features.json_path={path}: 'mfcc' segments have different shapes; all must be frames x coefficients"
+        ) from None
     if x.ndim != 3 or len(x) == 0:
-        raise MgcError(f"features.json_path={path}: 'mfcc' has shape {x.shape}, expected (segments, frames, coefficients)")
+        raise MgcError(
+            f"features.json_path={path}: 'mfcc' has shape {x.shape}, expected (segments, frames, coefficients)"
+        )
     y = np.asarray(labels, dtype=np.int64)
     if y.shape != (len(x),):
-        raise MgcError(f"features.json_path={path}: {len(y)} labels for {len(x)} mfcc segments; they must match one to one")
+        raise MgcError(
+            f"features.json_path={path}: {len(y)} labels for {len(x)} mfcc segments; they must match one to one"
+        )
     if y.min() < 0 or y.max() >= len(mapping):
-        raise MgcError(f"features.json_path={path}: labels run {y.min()}..{y.max()} but 'mapping' has {len(mapping)} genres")
+        raise MgcError(
+            f"features.json_path={path}: labels run {y.min()}..{y.max()} but 'mapping' has {len(mapping)} genres"
+        )
     names = [str(m).replace("\\", "/").rsplit("/", 1)[-1] for m in mapping]  # old files store genre paths
     return FeatureSet(
         x=np.ascontiguousarray(x.transpose(0, 2, 1)[:, None]),

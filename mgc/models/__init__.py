@@ -7,4 +7,4 @@ from mgc.models.dense import MLP, Linear
 from mgc.models.recurrent import Recurrent
 from mgc.models.resnet import ResNet18
 
-__all__ = ["CNN", "Linear", "MLP", "Recurrent", "ResNet18"]
+__all__ = ["CNN", "MLP", "Linear", "Recurrent", "ResNet18"]

@@ -22,8 +22,9 @@ class MLP(nn.Sequential):
     journal's MLP. The raw input goes straight into the first layer.
     """
 
-    def __init__(self, input_shape: Sequence[int], num_classes: int,
-                 hidden: Sequence[int] = (256, 128), dropout: float = 0.3):
+    def __init__(
+        self, input_shape: Sequence[int], num_classes: int, hidden: Sequence[int] = (256, 128), dropout: float = 0.3
+    ):
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
         for h in hidden:

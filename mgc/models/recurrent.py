@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -25,16 +26,28 @@ class Recurrent(nn.Module):
         Width of the hidden layer of the head.
     """
 
-    CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+    CELLS: ClassVar[dict[str, type[nn.RNNBase]]] = {"lstm": nn.LSTM, "gru": nn.GRU}
 
-    def __init__(self, input_shape: Sequence[int], num_classes: int, cell: str = "gru",
-                 hidden_size: int = 256, num_layers: int = 2, dropout: float = 0.2,
-                 bidirectional: bool = False, fc: int = 64):
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_classes: int,
+        cell: str = "gru",
+        hidden_size: int = 256,
+        num_layers: int = 2,
+        dropout: float = 0.2,
+        bidirectional: bool = False,
+        fc: int = 64,
+    ):
         super().__init__()
         channels, bins, _ = input_shape
         self.rnn = self.CELLS[cell](
-            channels * bins, hidden_size, num_layers=num_layers, batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
+            channels * bins,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=bidirectional,
         )
         directions = 2 if bidirectional else 1
         self.head = nn.Sequential(

@@ -21,9 +21,11 @@ class BasicBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False), nn.BatchNorm2d(out_channels),
+            nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False), nn.BatchNorm2d(out_channels),
+            nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
         )
         self.shortcut = nn.Identity()
         if stride != 1 or in_channels != out_channels:
@@ -41,8 +43,10 @@ class ResNet18(nn.Module):
     def __init__(self, input_shape: Sequence[int], num_classes: int, widths: Sequence[int] = (64, 128, 256, 512)):
         super().__init__()
         layers: list[nn.Module] = [
-            nn.Conv2d(input_shape[0], widths[0], 7, 2, 3, bias=False), nn.BatchNorm2d(widths[0]),
-            nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1),
+            nn.Conv2d(input_shape[0], widths[0], 7, 2, 3, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
         ]
         width = widths[0]
         for i, w in enumerate(widths):

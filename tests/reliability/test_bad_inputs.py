@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import write_tone
 
-from conftest import write_tone
 from mgc.data import GTZAN
 from mgc.errors import MgcError
 from mgc.features import MFCC
@@ -25,17 +25,17 @@ def test_every_kind_of_bad_audio_is_used_or_skipped(tmp_path, caplog):
     for g in ("blues", "rock"):
         write_tone(root / g / f"{g}.00000.wav", 6.5)
     bad = {
-        "blues.00001.wav": lambda p: p.write_bytes(b""),                              # zero bytes
+        "blues.00001.wav": lambda p: p.write_bytes(b""),  # zero bytes
         "blues.00002.wav": lambda p: p.write_bytes((root / "blues/blues.00000.wav").read_bytes()[:30]),  # header cut
-        "blues.00003.wav": lambda p: p.write_text("this is a text file"),              # not audio
-        "blues.00004.wav": lambda p: write_tone(p, 1.0),                               # 1 s
+        "blues.00003.wav": lambda p: p.write_text("this is a text file"),  # not audio
+        "blues.00004.wav": lambda p: write_tone(p, 1.0),  # 1 s
         "rock.00005.wav": lambda p: sf.write(p, np.full(22050 * 7, np.nan, np.float32), 22050, subtype="FLOAT"),
     }
     used = {
-        "rock.00001.wav": lambda p: sf.write(p, np.zeros(22050 * 7), 22050),          # silence
-        "rock.00002.wav": lambda p: write_tone(p, 6.5, sr=44100, channels=2),           # stereo 44.1 kHz
-        "rock.00003.wav": lambda p: write_tone(p, 6.5, subtype="PCM_U8"),               # 8-bit
-        "rock.00004-ñandú.wav": lambda p: write_tone(p, 6.5),                         # non-ASCII name
+        "rock.00001.wav": lambda p: sf.write(p, np.zeros(22050 * 7), 22050),  # silence
+        "rock.00002.wav": lambda p: write_tone(p, 6.5, sr=44100, channels=2),  # stereo 44.1 kHz
+        "rock.00003.wav": lambda p: write_tone(p, 6.5, subtype="PCM_U8"),  # 8-bit
+        "rock.00004-ñandú.wav": lambda p: write_tone(p, 6.5),  # non-ASCII name
     }
     for name, make in {**bad, **used}.items():
         make(root / name.split(".")[0] / name)
@@ -67,7 +67,10 @@ def test_bad_folders_skip_or_fail_in_one_line(tmp_path):
         assert "\n" not in str(err.value)
 
 
-EXTRACT = "from mgc.data import GTZAN; from mgc.features import MFCC; MFCC(cache_dir={cache!r}, num_workers=1).extract(GTZAN({root!r}))"
+EXTRACT = (
+    "from mgc.data import GTZAN; from mgc.features import MFCC; "
+    "MFCC(cache_dir={cache!r}, num_workers=1).extract(GTZAN({root!r}))"
+)
 
 
 def _many_clips(tmp_path, n=24):
@@ -82,8 +85,11 @@ def _many_clips(tmp_path, n=24):
 def test_killed_extraction_leaves_no_cache_and_the_rerun_matches(tmp_path, sig):
     data = _many_clips(tmp_path, n=80)
     cache = tmp_path / "cache"
-    proc = subprocess.Popen([sys.executable, "-c", EXTRACT.format(cache=str(cache), root=str(data))],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EXTRACT.format(cache=str(cache), root=str(data))],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 60
     while not list(cache.glob("*.lock")) and time.time() < deadline:
         time.sleep(0.05)
@@ -101,8 +107,12 @@ def test_killed_extraction_leaves_no_cache_and_the_rerun_matches(tmp_path, sig):
 def test_two_processes_extract_the_same_features_at_once(tmp_path):
     data = _many_clips(tmp_path, n=8)
     cache = tmp_path / "cache"
-    procs = [subprocess.Popen([sys.executable, "-c", EXTRACT.format(cache=str(cache), root=str(data))],
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", EXTRACT.format(cache=str(cache), root=str(data))], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     for p in procs:
         assert p.wait(timeout=300) == 0, p.stderr.read()[-2000:]
     assert len(list(cache.glob("mfcc-*/index.json"))) == 1
@@ -128,7 +138,7 @@ def _discover_as_nobody(root: Path) -> dict:
             handler.emit = lambda record: warnings.append(record.getMessage())
             logging.getLogger("mgc").addHandler(handler)
             result = {"ids": [c.track_id for c in GTZAN(root).clips()], "warnings": warnings}
-        except BaseException as err:  # noqa: BLE001 - report anything to the parent
+        except BaseException as err:
             result = {"error": repr(err)}
         os.write(write_end, json.dumps(result).encode())
         os._exit(0)

@@ -1,0 +1,70 @@
+"""The checkpoint contract: one entry that holds everything inference needs.
+
+Lightning's checkpoint layout (``state_dict`` keys prefixed by the attribute
+name, hyper-parameters, the DataModule's state under its class name) is an
+implementation detail of training. Inference reads only ``checkpoint[KEY]``,
+an :class:`InferenceSpec`: the feature and model configs, the class names,
+the input shape, the normalisation statistics, the backbone's weights and the
+mgc version that wrote it. The backbone's tensors share storage with the
+module's ``state_dict``, so ``torch.save`` stores them once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from torch import nn
+
+import mgc
+from mgc.errors import MgcError
+
+#: The checkpoint entry of the contract.
+KEY = "mgc_inference"
+
+
+@dataclass
+class InferenceSpec:
+    """What turns an audio file into genre probabilities, as training left it."""
+
+    features: dict[str, Any]  # the features config (``_target_`` and parameters)
+    model: dict[str, Any]  # the model config, built with ``input_shape`` and ``num_classes``
+    class_names: list[str]
+    input_shape: list[int]  # one segment: (channels, bins, frames)
+    weights: dict[str, torch.Tensor]  # the backbone's state_dict
+    mean: torch.Tensor | None  # per-(channel, bin) training statistics; None when not normalised
+    std: torch.Tensor | None
+    mgc_version: str = mgc.__version__
+
+    def as_entry(self) -> dict[str, Any]:
+        """The checkpoint entry (not ``dataclasses.asdict``: it would deep-copy the weights)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict[str, Any], path: str | Path) -> InferenceSpec:
+        """The spec of a loaded checkpoint; one line when the checkpoint has none."""
+        entry = checkpoint.get(KEY) if isinstance(checkpoint, dict) else None
+        if not isinstance(entry, dict):
+            raise MgcError(
+                f"ckpt={path} has no '{KEY}' entry (not an mgc checkpoint, or written by mgc before 0.2); "
+                f"pass a .ckpt written by python train.py, or retrain"
+            )
+        try:
+            return cls(**entry)
+        except TypeError as err:
+            raise MgcError(
+                f"ckpt={path}: its '{KEY}' entry does not match this mgc {mgc.__version__} ({err}); "
+                f"retrain with this version"
+            ) from None
+
+    def build_model(self) -> nn.Module:
+        """The backbone with its trained weights, in eval mode."""
+        model = instantiate(
+            OmegaConf.create(self.model), input_shape=tuple(self.input_shape), num_classes=len(self.class_names)
+        )
+        model.load_state_dict(self.weights)
+        return model.eval()

@@ -1,0 +1,91 @@
+"""What every entry point shares: where the configs live, and how a user error ends a command.
+
+Every command (``train.py`` / ``mgc-train``, ``mgc-predict``, ``mgc-report``,
+``mgc-extract``, ``mgc-bench``) runs its body under :func:`user_errors_exit`:
+an :class:`~mgc.errors.MgcError` prints one line, ``error: <message>``, on
+stderr and exits with :data:`USER_ERROR`, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from omegaconf import OmegaConf
+
+from mgc.errors import MgcError
+
+#: conf/ beside the package (an editable install keeps it there).
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+#: The exit status of every command that stops on a user error.
+USER_ERROR = 2
+
+#: Longest run folder name: file systems allow 255 bytes.
+MAX_NAME = 160
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def user_errors_exit(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn``; on an :class:`MgcError` print its one line and exit with :data:`USER_ERROR`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except MgcError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(USER_ERROR) from None
+
+    return wrapper
+
+
+def hydra_command(hydra_main: Callable[[], object]) -> Callable[[], None]:
+    """A command around a ``@hydra.main`` function: group names checked first (one line), then Hydra runs."""
+
+    @user_errors_exit
+    def main() -> None:
+        check_group_choices(sys.argv[1:])
+        hydra_main()
+
+    return main
+
+
+def check_group_choices(argv: list[str]) -> None:
+    """One line for ``group=option`` overrides naming an option that does not exist.
+
+    Hydra's own message for this spans a dozen lines; this check runs first and
+    names the group, the bad option and the accepted ones.
+    """
+    for arg in argv:
+        key, _, value = arg.lstrip("+~").partition("=")
+        folder = CONF_DIR / key
+        if not value or key.startswith("hydra") or not folder.is_dir() or "(" in value:
+            continue  # not one of our groups (Hydra's own come from plugins too), or sweep syntax like choice(...)
+        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        for option in value.split(","):
+            if option not in options and option != "null":
+                raise MgcError(f"{key}={option}: no such option in conf/{key}/; choose one of {', '.join(options)}")
+
+
+def run_name(*parts: str) -> str:
+    """A folder name from the non-empty ``parts``, e.g. ``train_model=mlp,optim=adam``.
+
+    The config resolver ``mgc.run_name`` names run folders (and so TensorBoard
+    runs) by what they override. A ``/`` in a value would nest folders, so it
+    becomes ``_``; a name too long for a file system keeps its start and a hash
+    of the whole (``.hydra/overrides.yaml`` keeps the full list).
+    """
+    name = "_".join(str(p) for p in parts if p).replace("/", "_")
+    if len(name) > MAX_NAME:
+        name = f"{name[: MAX_NAME - 17]}-{hashlib.sha1(name.encode()).hexdigest()[:16]}"
+    return name
+
+
+OmegaConf.register_new_resolver("mgc.run_name", run_name, replace=True)

@@ -1,0 +1,109 @@
+"""What several test files use: the tiny data overrides, config composition, audio files, a faulty model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from mgc.cli import CONF_DIR
+from mgc.models import Linear
+
+ROOT = Path(__file__).resolve().parents[1]
+SR = 22050
+#: 4 clips of 12 s per genre: 4 MFCC segments and 1 chroma segment per clip.
+TINY = ["data.clips_per_genre=4", "data.duration=12", "callbacks.progress_bar.refresh_rate=0"]
+
+
+def compose_cfg(shared: Path, outputs: Path, run_dir: Path, *overrides: str, tiny: bool = True) -> DictConfig:
+    """conf/train.yaml composed as ``python train.py`` would, data and cache under ``shared``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                f"paths.outputs={outputs}",
+                f"paths.data_dir={shared / 'data'}",
+                f"paths.cache_dir={shared / 'cache'}",
+                *(TINY if tiny else []),
+                *overrides,
+            ],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.run_dir = str(run_dir)
+    return cfg
+
+
+def cli(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python -m <module or script> args...`` in a fresh process (``train.py`` for a path ending in .py)."""
+    command = [sys.executable, *args] if args[0].endswith(".py") else [sys.executable, "-m", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def hparams_of(run_dir: Path) -> tuple[dict, set]:
+    """The HPARAMS entry and the scalar tags of a run's TensorBoard events."""
+    hparams, tags = {}, set()
+    for events in (run_dir / "tb").glob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        tags |= set(acc.Tags()["scalars"])
+        try:
+            contents = acc.PluginTagToContent("hparams").values()
+        except KeyError:  # this event file holds scalars only
+            contents = []
+        for content in contents:
+            data = plugin_data_pb2.HParamsPluginData.FromString(content)
+            if data.HasField("session_start_info"):
+                hparams = {k: v.string_value or v.number_value for k, v in data.session_start_info.hparams.items()}
+    return hparams, tags
+
+
+def write_tone(
+    path: Path,
+    seconds: float,
+    sr: int = SR,
+    channels: int = 1,
+    fmt: str | None = None,
+    subtype: str = "PCM_16",
+    freq: float = 440.0,
+) -> Path:
+    """A short sine tone as an audio file (format from the suffix unless ``fmt``)."""
+    t = np.arange(int(seconds * sr)) / sr
+    y = 0.3 * np.sin(2 * np.pi * freq * t)
+    data = np.stack([y] * channels, axis=1) if channels > 1 else y
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, data, sr, format=fmt, subtype=subtype)
+    return path
+
+
+class NaNAfter(Linear):
+    """A linear model whose logits turn NaN from its ``train_steps``-th training forward on.
+
+    Built from a config (``model._target_=helpers.NaNAfter``) like any model, so
+    a test injects the fault through the same seam a user's model goes through.
+    """
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, train_steps: int = 2):
+        super().__init__(input_shape, num_classes)
+        self.train_steps, self.seen = train_steps, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = super().forward(x)
+        if self.training:
+            self.seen += 1
+            if self.seen > self.train_steps:
+                return logits * float("nan")
+        return logits

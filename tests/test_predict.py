@@ -1,0 +1,171 @@
+"""Predict: a checkpoint of every feature names genres, as the trained module would, and bad input gets one line."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import cli, compose_cfg
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+
+from mgc.checkpoint import KEY
+from mgc.cli import CONF_DIR, USER_ERROR
+from mgc.errors import MgcError
+from mgc.features import MFCC, export_json
+from mgc.predict import Predictor
+from mgc.predict import main as predict_main
+from mgc.train import run
+
+#: Every option of conf/features (a feature added later is tested here too); the tiny clips are 12 s long.
+FEATURES = sorted(p.stem for p in (CONF_DIR / "features").glob("*.yaml"))
+SHORT_CLIPS = {"mfcc-png": ["features.segment_seconds=10"]}
+
+
+@pytest.fixture(scope="module")
+def overfit_checkpoint(tmp_path_factory, shared_dir):
+    """An MLP trained until it knows the tiny training clips."""
+    out = tmp_path_factory.mktemp("overfit")
+    cfg = compose_cfg(
+        shared_dir,
+        out,
+        out / "run",
+        "model=mlp",
+        "optim=adam",
+        "scheduler=none",
+        "trainer.max_epochs=25",
+        "datamodule.batch_size=16",
+    )
+    metrics = run(cfg)
+    GlobalHydra.instance().clear()
+    return Path(metrics["run_dir"]) / "checkpoints" / "last.ckpt"
+
+
+@pytest.mark.parametrize("feature", FEATURES)
+def test_predict_from_a_checkpoint_of_every_feature_equals_the_trained_model(make_cfg, feature, capsys):
+    """Probabilities equal the trained backbone on the training cache's normalised segments of the clip."""
+    cfg = make_cfg(f"features={feature}", *SHORT_CLIPS.get(feature, []), "model=linear", "trainer.max_epochs=1")
+    metrics = run(cfg)
+    datamodule = instantiate(
+        cfg.datamodule, source=instantiate(cfg.data), features=instantiate(cfg.features), split=instantiate(cfg.split)
+    )
+    datamodule.setup()
+    data = datamodule.data
+    backbone = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    state = torch.load(metrics["best_checkpoint"], weights_only=True)["state_dict"]
+    backbone.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
+    backbone.eval()
+
+    predictor = Predictor(metrics["best_checkpoint"])
+    for clip in datamodule.source.clips()[::13]:  # a few clips of different genres
+        track = data.track_ids.index(clip.track_id)
+        x = (torch.from_numpy(data.x[data.tracks == track]) - datamodule.mean) / datamodule.std
+        with torch.no_grad():
+            expected = torch.softmax(torch.log_softmax(backbone(x), dim=1).mean(0), dim=0)
+        result = predictor.predict(clip.path)
+        assert result.segments == len(x)
+        got = dict(result.ranking)
+        assert [got[g] for g in data.class_names] == pytest.approx(expected.tolist(), abs=1e-5)
+
+    capsys.readouterr()  # the run's summary line
+    rc = predict_main([f"ckpt={metrics['best_checkpoint']}", f"files=[{clip.path}]", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out[0]["genre"] == result.ranking[0][0]
+
+
+def test_predict_from_a_model_trained_on_a_data_10_json(make_cfg, tiny_source, tmp_path):
+    path = export_json(MFCC(cache_dir=tmp_path / "c").extract(tiny_source), tmp_path / "data_10.json")
+    metrics = run(make_cfg(f"features.json_path={path}", "split=segment_90_10", "model=linear", "trainer.max_epochs=1"))
+    result = Predictor(metrics["best_checkpoint"]).predict(tiny_source.clips()[0].path)
+    assert not result.error and result.segments == 4  # MFCCs of the audio, as the JSON file holds them
+    assert sum(p for _, p in result.ranking) == pytest.approx(1, abs=1e-5)
+
+
+def test_the_checkpoint_contract_holds_what_inference_needs_once(overfit_checkpoint, tmp_path):
+    ckpt = torch.load(overfit_checkpoint, weights_only=True)
+    entry = ckpt[KEY]
+    assert set(entry) == {"features", "model", "class_names", "input_shape", "weights", "mean", "std", "mgc_version"}
+    assert entry["input_shape"] == [1, 13, 130] and len(entry["class_names"]) == 10
+    assert entry["mean"].shape == (1, 13, 1) and (entry["std"] > 0).all()
+    model_weights = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    assert entry["weights"].keys() == model_weights.keys()
+    assert all(torch.equal(v, model_weights[k]) for k, v in entry["weights"].items())
+    # The contract's weights share storage with the state_dict: the file does not hold them twice.
+    torch.save({k: v for k, v in ckpt.items() if k != KEY}, tmp_path / "without.ckpt")
+    extra = overfit_checkpoint.stat().st_size - (tmp_path / "without.ckpt").stat().st_size
+    assert extra < 0.1 * sum(v.numel() * v.element_size() for v in model_weights.values())
+
+
+def test_predict_names_the_genre_it_was_trained_on(overfit_checkpoint, tiny_source):
+    predictor = Predictor(overfit_checkpoint)
+    clips = {c.track_id: c for c in tiny_source.clips()}
+    hits = 0
+    for genre in ("classical", "metal", "disco", "reggae"):
+        result = predictor.predict(clips[f"{genre}.00000"].path)
+        assert result.segments == 4 and abs(sum(p for _, p in result.ranking) - 1) < 1e-5
+        hits += result.ranking[0][0] == genre
+    assert hits >= 3
+
+
+def test_predict_survives_bad_files_and_prints_json(overfit_checkpoint, tiny_source, tmp_path, capsys):
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+    good = tiny_source.clips()[-1].path
+    rc = predict_main([f"ckpt={overfit_checkpoint}", f"files=[{tmp_path / 'missing.wav'},{corrupt},{good}]", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 1  # some files failed
+    assert [("error" in r) for r in out] == [True, True, False]
+    assert out[2]["genre"] == out[2]["ranking"][0]["genre"] and len(out[2]["ranking"]) == 10
+
+
+def test_predict_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
+    fake = tmp_path / "model.ckpt"
+    fake.write_text("not a checkpoint")
+    out = cli("mgc.predict", f"ckpt={fake}", "files=[a.wav]", cwd=tmp_path, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"error: ckpt={fake} is not an mgc checkpoint (UnpicklingError); pass a .ckpt written by python train.py"
+    ]
+
+
+class Payload:
+    """Unpickling this runs a shell command: what ``weights_only=True`` must refuse."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_predict_refuses_a_pickled_object_without_running_it(tmp_path, capsys):
+    marker = tmp_path / "ran"
+    ckpt = tmp_path / "evil.ckpt"
+    torch.save({KEY: Payload(marker)}, ckpt)
+    assert predict_main_exit(f"ckpt={ckpt}", "files=[a.wav]") == USER_ERROR
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"error: ckpt={ckpt} is not an mgc checkpoint (UnpicklingError); pass a .ckpt written by python train.py"
+    ]
+    assert not marker.exists()
+
+
+def test_a_checkpoint_without_the_contract_gets_one_line(overfit_checkpoint, tmp_path, capsys):
+    ckpt = torch.load(overfit_checkpoint, weights_only=True)
+    del ckpt[KEY]
+    old = tmp_path / "old.ckpt"
+    torch.save(ckpt, old)
+    with pytest.raises(MgcError, match=f"ckpt={old} has no '{KEY}' entry"):
+        Predictor(old)
+    assert predict_main_exit(f"ckpt={old}", "files=[a.wav]") == USER_ERROR
+    assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def predict_main_exit(*argv: str) -> int:
+    """The exit status ``mgc-predict argv...`` ends with."""
+    with pytest.raises(SystemExit) as stop:
+        predict_main(list(argv))
+    return stop.value.code
