@@ -11,6 +11,7 @@ module's ``state_dict``, so ``torch.save`` stores them once.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,19 @@ class InferenceSpec:
     def as_entry(self) -> dict[str, Any]:
         """The checkpoint entry (not ``dataclasses.asdict``: it would deep-copy the weights)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def load(cls, path: str | Path) -> InferenceSpec:
+        """The spec of the checkpoint file at ``path`` (``weights_only``: no pickled code runs); one line if none."""
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise MgcError(f"ckpt={path} does not exist: pass the path of an mgc .ckpt file") from None
+        except (pickle.UnpicklingError, RuntimeError, EOFError, TypeError, AttributeError) as err:
+            raise MgcError(
+                f"ckpt={path} is not an mgc checkpoint ({type(err).__name__}); pass a .ckpt written by python train.py"
+            ) from None
+        return cls.from_checkpoint(state, path)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any], path: str | Path) -> InferenceSpec:

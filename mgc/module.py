@@ -9,6 +9,7 @@ every checkpoint carries the inference contract (:mod:`mgc.checkpoint`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import lightning.pytorch as L
@@ -155,9 +156,16 @@ class GenreClassifier(L.LightningModule):
     # -- optimisation ---------------------------------------------------------
     def configure_optimizers(self) -> dict:
         optimizer = self.optimizer_factory(self.parameters())
-        epochs = max(1, self.trainer.max_epochs or 1)
-        steps_per_epoch = max(1, int(self.trainer.estimated_stepping_batches) // epochs)
-        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer, steps_per_epoch)}
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer, self.steps_per_epoch())}
+
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps in one epoch of the training data, whatever ``max_epochs`` or ``max_steps`` say.
+
+        Schedules count epochs in steps; total steps divided by ``max_epochs``
+        would be wrong when ``max_steps`` cuts training short or ``max_epochs`` is -1.
+        """
+        self.trainer.fit_loop.setup_data()  # counts the training batches (limit_train_batches applied)
+        return max(1, math.ceil(self.trainer.num_training_batches / self.trainer.accumulate_grad_batches))
 
     # -- a resumed run continues exactly: curves and the random state -----------
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -49,8 +49,8 @@ def save_confusion(confusion: list[list[int]], class_names: list[str], path: Pat
     confusion_figure(confusion, class_names, title).savefig(path, dpi=120)
 
 
-def save_curves(history: list[dict[str, float]], path: Path) -> None:
-    """Train/val loss and accuracy per epoch."""
+def curves_figure(history: list[dict[str, float]]) -> Figure:
+    """Train/val loss and accuracy per epoch (epochs counted from 1)."""
     fig = Figure(figsize=(10, 4))
     ax_loss, ax_acc = fig.subplots(1, 2)
     epochs = [h["epoch"] + 1 for h in history]
@@ -68,4 +68,8 @@ def save_curves(history: list[dict[str, float]], path: Path) -> None:
     ax_loss.legend()
     fig.suptitle("learning curves")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    return fig
+
+
+def save_curves(history: list[dict[str, float]], path: Path) -> None:
+    curves_figure(history).savefig(path, dpi=120)

@@ -15,7 +15,6 @@ be classified, 2 on a user error (a bad checkpoint or arguments).
 from __future__ import annotations
 
 import json
-import pickle
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,16 +59,7 @@ class Predictor:
     """A checkpoint's model, features and normalisation, ready to classify files."""
 
     def __init__(self, ckpt: str | Path):
-        ckpt = Path(ckpt)
-        try:
-            state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise MgcError(f"ckpt={ckpt} does not exist: pass the path of an mgc .ckpt file") from None
-        except (pickle.UnpicklingError, RuntimeError, EOFError, TypeError, AttributeError) as err:
-            raise MgcError(
-                f"ckpt={ckpt} is not an mgc checkpoint ({type(err).__name__}); pass a .ckpt written by python train.py"
-            ) from None
-        spec = InferenceSpec.from_checkpoint(state, ckpt)
+        spec = InferenceSpec.load(ckpt)
         self.class_names = spec.class_names
         # every full segment of the file, however long, with the training parameters
         self.features: Extractor = instantiate(OmegaConf.merge(spec.features, {"segments_per_clip": None}))

@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from mgc.checkpoint import InferenceSpec
 from mgc.cli import CONF_DIR, hydra_command, user_errors_exit
 from mgc.errors import MgcError
 from mgc.metrics import RunMetrics
@@ -80,6 +81,12 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
     return str(path)
 
 
+def training_statistics(ckpt_path: str) -> dict[str, torch.Tensor | None]:
+    """The normalisation statistics a checkpoint was trained with (its inference contract)."""
+    spec = InferenceSpec.load(ckpt_path)
+    return {"mean": spec.mean, "std": spec.std}
+
+
 def group_choices() -> dict[str, str]:
     """Which option of each config group this run uses (e.g. model: gru)."""
     if not HydraConfig.initialized():
@@ -117,6 +124,8 @@ def train_and_test(cfg: DictConfig) -> RunMetrics:
     datamodule = instantiate(
         cfg.datamodule, source=instantiate(cfg.data), features=instantiate(cfg.features), split=instantiate(cfg.split)
     )
+    if ckpt_path:  # test or resume with the checkpoint's normalisation, not statistics of today's split
+        datamodule.load_state_dict(training_statistics(ckpt_path))
     datamodule.setup()
     model = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
     module = instantiate(

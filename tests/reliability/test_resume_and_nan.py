@@ -47,8 +47,9 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     assert state["epoch"] == 0 and all(torch.isfinite(v).all() for v in state["state_dict"].values())
 
 
-def test_training_killed_mid_run_resumes_from_last(tmp_path, shared_dir):
-    """A real process killed with SIGKILL; `ckpt_path=last` finds its last.ckpt and finishes the run."""
+def test_training_killed_mid_run_resumes_from_last(tmp_path, shared_dir, make_cfg):
+    """A real process killed with SIGKILL; `ckpt_path=last` finds its last.ckpt and finishes the run,
+    with the weights of a run that was never interrupted (CPU)."""
     args = [
         sys.executable,
         str(ROOT / "train.py"),
@@ -85,3 +86,8 @@ def test_training_killed_mid_run_resumes_from_last(tmp_path, shared_dir):
     assert f"Restoring states from the checkpoint path at {last}" in out.stdout + out.stderr
     newest = max(tmp_path.glob("runs/*/*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
     assert torch.load(newest, weights_only=True)["epoch"] == done_epochs
+    assert proc.returncode == -signal.SIGKILL  # it was killed, it did not finish
+    uninterrupted = run(make_cfg("model=gru", "model.hidden_size=32", f"trainer.max_epochs={done_epochs + 1}"))
+    a = torch.load(newest, weights_only=True)["state_dict"]
+    b = torch.load(Path(uninterrupted["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

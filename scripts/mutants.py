@@ -1,0 +1,217 @@
+"""Hand-made mutation testing of the modules that compute numbers: does the suite notice a small fault?
+
+    python scripts/mutants.py                 # every mutant (about 10 minutes on 2 cores)
+    python scripts/mutants.py split metrics   # only mutants whose name contains one of these words
+
+Each mutant is one small, plausible fault (a transposed confusion matrix, statistics
+over all data instead of the training part, a schedule one step off, ...). For each,
+the repository is copied into a temporary folder, the fault is planted there (the
+working tree is never touched), and the tests that cover that module run against
+the copy. A mutant is *killed* when they fail; a *survivor* is a fault the suite
+would let through. Prints a table and exits 1 when any mutant survives.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    file: str
+    original: str
+    mutated: str
+    tests: tuple[str, ...]
+
+
+METRICS_TESTS = ("tests/test_metrics.py",)
+SPLIT_TESTS = ("tests/test_split.py",)
+DATA_TESTS = ("tests/test_exact_features.py", "tests/reliability/test_resume_and_nan.py")
+FEATURE_TESTS = ("tests/test_features.py", "tests/test_exact_features.py")
+SCHEDULE_TESTS = ("tests/test_scheduler.py", "tests/test_run_claims.py")
+
+MUTANTS = [
+    Mutant(
+        "metrics: confusion matrix transposed",
+        "mgc/metrics.py",
+        "multiclass_confusion_matrix(pred, target, **kw)",
+        "multiclass_confusion_matrix(target, pred, **kw)",
+        METRICS_TESTS,
+    ),
+    Mutant(
+        "metrics: track score is the sum, not the mean, of log-probabilities",
+        "mgc/metrics.py",
+        "return sums / counts, labels",
+        "return sums, labels",
+        METRICS_TESTS,
+    ),
+    Mutant(
+        "metrics: track labels scattered to the wrong tracks",
+        "mgc/metrics.py",
+        ".scatter_(0, inverse, y)",
+        ".scatter_(0, inverse.flip(0), y)",
+        METRICS_TESTS,
+    ),
+    Mutant("metrics: duplicates keep their last occurrence", "mgc/metrics.py", '"amin")', '"amax")', METRICS_TESTS),
+    Mutant(
+        "metrics: macro-F1 weighted by support",
+        "mgc/metrics.py",
+        'multiclass_f1_score(pred, target, average="macro"',
+        'multiclass_f1_score(pred, target, average="weighted"',
+        METRICS_TESTS,
+    ),
+    Mutant(
+        "metrics: loss summed, not averaged",
+        "mgc/metrics.py",
+        "loss=float(F.nll_loss(logp, y))",
+        'loss=float(F.nll_loss(logp, y, reduction="sum"))',
+        METRICS_TESTS,
+    ),
+    Mutant(
+        "split: tracks not shuffled", "mgc/split.py", "order = rng.permutation(n)", "order = np.arange(n)", SPLIT_TESTS
+    ),
+    Mutant(
+        "split: train absorbs one item too few",
+        "mgc/split.py",
+        'counts["train"] = n - sum(',
+        'counts["train"] = n - 1 - sum(',
+        SPLIT_TESTS,
+    ),
+    Mutant(
+        "split: filtered valid and test lists swapped",
+        "mgc/split.py",
+        '"val": "valid_filtered.txt",',
+        '"val": "test_filtered.txt",',
+        SPLIT_TESTS,
+    ),
+    Mutant(
+        "split: seed ignored",
+        "mgc/split.py",
+        "rng = np.random.default_rng(self.seed)",
+        "rng = np.random.default_rng(0)",
+        SPLIT_TESTS,
+    ),
+    Mutant(
+        "normalisation: statistics of all segments",
+        "mgc/datamodule.py",
+        "self.mean = x[train].mean(",
+        "self.mean = x.mean(",
+        DATA_TESTS,
+    ),
+    Mutant("normalisation: std floor too high", "mgc/datamodule.py", ".clamp_min(1e-6)", ".clamp_min(1.0)", DATA_TESTS),
+    Mutant(
+        "batches: the same order every epoch",
+        "mgc/datamodule.py",
+        "manual_seed(self.seed * 100_003 + self.epoch)",
+        "manual_seed(self.seed * 100_003)",
+        DATA_TESTS,
+    ),
+    Mutant(
+        "features: one dB floor for the whole clip",
+        "mgc/features/mfcc.py",
+        "mel_db = np.stack([librosa.power_to_db(m) for m in mel])",
+        "mel_db = librosa.power_to_db(mel)",
+        FEATURE_TESTS,
+    ),
+    Mutant(
+        "features: segments_per_clip ignored",
+        "mgc/features/base.py",
+        "n = min(n, int(self.segments_per_clip))",
+        "n = max(n, 0)",
+        FEATURE_TESTS,
+    ),
+    Mutant(
+        "features: chroma hop length from n_fft",
+        "mgc/features/chroma.py",
+        "hop_length=self.hop_length,",
+        "hop_length=self.n_fft // 2,",
+        FEATURE_TESTS,
+    ),
+    Mutant("features: MFCC image upside down", "mgc/features/image.py", "(scaled[::-1])", "(scaled)", FEATURE_TESTS),
+    Mutant(
+        "schedule: cosine period one step long",
+        "mgc/scheduler.py",
+        "T_0=max(1, round(period_epochs * steps_per_epoch))",
+        "T_0=max(1, round(period_epochs * steps_per_epoch) + 1)",
+        SCHEDULE_TESTS,
+    ),
+    Mutant(
+        "schedule: cyclic floor at the peak",
+        "mgc/scheduler.py",
+        "base_lr=lr * base_lr_ratio",
+        "base_lr=lr",
+        SCHEDULE_TESTS,
+    ),
+    Mutant(
+        "schedule: steps per epoch miscounted",
+        "mgc/module.py",
+        "int(self.trainer.estimated_stepping_batches) // epochs",
+        "int(self.trainer.estimated_stepping_batches) // (epochs + 1)",
+        SCHEDULE_TESTS,
+    ),
+    Mutant(
+        "schedule: plateau waits for a rising loss",
+        "mgc/scheduler.py",
+        'mode="min", factor=factor',
+        'mode="max", factor=factor',
+        SCHEDULE_TESTS,
+    ),
+]
+
+
+def copy_repo(dest: Path) -> None:
+    ignore = shutil.ignore_patterns(".git", ".venv", "outputs", "__pycache__", ".pytest_cache", "*.egg-info")
+    shutil.copytree(ROOT, dest, ignore=ignore, symlinks=True)
+
+
+def run_mutant(m: Mutant) -> tuple[bool, float]:
+    """Plant ``m`` in a copy of the repository and run its tests there; True when they fail (killed)."""
+    with tempfile.TemporaryDirectory(prefix="mgc-mutant-") as tmp:
+        copy = Path(tmp) / "repo"
+        copy_repo(copy)
+        target = copy / m.file
+        source = target.read_text()
+        if source.count(m.original) != 1:
+            raise SystemExit(
+                f"mutant '{m.name}': {m.file} holds {source.count(m.original)} copies of its original "
+                f"text (need exactly 1); update scripts/mutants.py"
+            )
+        target.write_text(source.replace(m.original, m.mutated))
+        env = {**os.environ, "PYTHONPATH": str(copy)}  # the copy's mgc and conf/ come first
+        start = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *m.tests],
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return out.returncode != 0, time.perf_counter() - start
+
+
+def main(argv: list[str]) -> int:
+    chosen = [m for m in MUTANTS if not argv or any(word in m.name for word in argv)]
+    survivors = []
+    print("| mutant | tests | result | seconds |\n|---|---|---|---|")
+    for m in chosen:
+        killed, seconds = run_mutant(m)
+        survivors += [] if killed else [m]
+        tests = ", ".join(Path(t).name for t in m.tests)
+        print(f"| {m.name} | {tests} | {'killed' if killed else 'SURVIVED'} | {seconds:.0f} |", flush=True)
+    print(f"\n{len(chosen) - len(survivors)} of {len(chosen)} mutants killed")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
