@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 ARGS   ?=
 
-.PHONY: install train test lint format extract tensorboard journal report sweep bench clean
+.PHONY: install train test lint format mutants extract tensorboard journal report sweep bench clean
 
 install: $(STAMP)
 
@@ -53,6 +53,10 @@ journal: install
 SWEEP_LRS ?= 1e-4,1e-3,1e-2
 sweep: install
 	$(PY) train.py -m optim.lr=$(SWEEP_LRS) trainer.max_epochs=5 $(ARGS)
+
+## Mutation testing: small faults planted in a copy of the repository; fails when the suite lets one through.
+mutants: install
+	$(PY) scripts/mutants.py $(ARGS)
 
 ## Benchmarks, each a ratio against a baseline in the same process (about 10 minutes on 2 cores).
 bench: install

@@ -11,6 +11,7 @@ import time
 import librosa
 import matplotlib
 import numpy as np
+import torch
 from helpers import write_tone
 from hydra.utils import instantiate
 from PIL import Image
@@ -177,3 +178,55 @@ def test_two_processes_started_together_extract_once(tmp_path):
     assert results[0][2:] == results[1][2:]
     assert results[0][3] == (300, 1, 13, 130) and np.isfinite(results[0][2])
     assert len(list(cache.glob("mfcc-*/index.json"))) == 1
+
+
+def test_a_constant_feature_bin_normalises_to_finite_values(tmp_path):
+    """A bin with zero spread in the training part (silence, a constant coefficient) must not divide by zero."""
+    from mgc.datamodule import GenreDataModule
+    from mgc.features import FeatureSet, MFCCFromJSON, export_json
+    from mgc.split import SegmentSplit
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 1, 13, 130)).astype(np.float32)
+    x[:, :, 3] = 5.0  # coefficient 3 never moves
+    labels = np.arange(40) % 4
+    data = FeatureSet(
+        x=x,
+        labels=labels,
+        tracks=np.arange(40),
+        track_ids=[str(i) for i in range(40)],
+        class_names=["a", "b", "c", "d"],
+        has_tracks=False,
+    )
+    path = export_json(data, tmp_path / "data_10.json")
+    split = SegmentSplit("segment_90_10", {"train": 0.9, "val": 0.1}, seed=0)
+    dm = GenreDataModule(source=None, features=MFCCFromJSON(path), split=split)
+    dm.setup()
+    served = dm.parts["train"].tensors[0]
+    assert torch.isfinite(served).all() and torch.equal(served[:, :, 3], torch.zeros_like(served[:, :, 3]))
+
+
+def test_batch_order_changes_every_epoch_and_depends_on_seed_and_epoch_only():
+    from mgc.datamodule import EpochBatches
+
+    def order(seed: int, epoch: int) -> list[int]:
+        batches = EpochBatches(100, 16, shuffle=True, seed=seed)
+        batches.set_epoch(epoch)
+        return [i for batch in batches for i in batch]
+
+    assert sorted(order(0, 0)) == list(range(100)) and len(list(EpochBatches(100, 16, True))) == 7
+    assert order(0, 1) != order(0, 0) and order(1, 0) != order(0, 0)  # reshuffled each epoch, seeded by the run
+    walked = EpochBatches(100, 16, shuffle=True, seed=0)
+    for epoch in range(4):  # a run that went through epochs 0-3, drawing torch randomness meanwhile
+        walked.set_epoch(epoch)
+        seen = [i for batch in walked for i in batch]
+        torch.rand(10)
+    assert seen == order(0, 3)  # a run resumed at epoch 3 sees the same batches
+    assert [i for b in EpochBatches(10, 4, shuffle=False) for i in b] == list(range(10))
+
+
+def test_segments_per_clip_caps_the_segments_of_each_clip(tiny_source, tmp_path):
+    from mgc.features import MFCC
+
+    feats = MFCC(cache_dir=tmp_path, segments_per_clip=2).extract(tiny_source)  # 12-s clips hold 4
+    assert np.bincount(feats.tracks).tolist() == [2] * len(feats.track_ids)

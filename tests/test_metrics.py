@@ -49,6 +49,14 @@ def test_scores_confusion_rows_are_the_true_genre():
     assert s.macro_f1 == pytest.approx(sum(f1) / 3)
 
 
+def test_macro_f1_is_the_plain_mean_over_genres_whatever_their_support():
+    true = torch.tensor([0, 0, 0, 1, 2])  # blues 3 tracks, jazz 1, rock 1
+    pred = torch.tensor([0, 0, 1, 1, 1])
+    s = scores(pred, true, NAMES)
+    assert [s.per_class[g]["f1"] for g in NAMES] == pytest.approx([0.8, 0.5, 0.0])
+    assert s.macro_f1 == pytest.approx((0.8 + 0.5 + 0.0) / 3)  # weighted by support it would be 0.58
+
+
 def test_unique_first_scores_padded_duplicates_once():
     index = torch.tensor([4, 2, 4, 9, 2])
     values, first = unique_first(index)

@@ -52,6 +52,16 @@ def test_plateau_halves_on_a_flat_validation_loss():
     assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
 
 
+def test_plateau_keeps_the_rate_while_the_validation_loss_falls_and_halves_when_it_rises():
+    opt, s = build("plateau")
+    for loss in (5.0, 4.0, 3.0, 2.0, 1.0, 0.5):  # improving every epoch: nothing to reduce
+        s["scheduler"].step(loss)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
+    for loss in (0.6, 0.7, 0.8, 0.9):  # worse for more than `patience` (3) epochs
+        s["scheduler"].step(loss)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
+
+
 def test_none_keeps_the_learning_rate():
     opt, s = build("none")
     assert lrs(opt, s["scheduler"], 5) == [pytest.approx(0.1)] * 5

@@ -46,7 +46,7 @@ from mgc.errors import MgcError
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: a last segment a few samples short is kept (extract_data.py's count)
 
 
 @dataclass
@@ -135,11 +135,21 @@ class Extractor:
 
     # -- one clip -----------------------------------------------------------
     def segments_of(self, y: np.ndarray) -> np.ndarray:
-        """Cut ``y`` into consecutive full segments ``(n, segment_samples)``."""
-        n = len(y) // self.segment_samples
+        """Cut ``y`` into consecutive segments ``(n, segment_samples)``, counted as extract_data.py counts them.
+
+        The classic loop keeps a segment when its MFCC has the full number of
+        frames, so a last segment a few samples short (real GTZAN clips run
+        92 samples short of 30 s) is kept; here it is zero-padded, which gives
+        the same numbers, as librosa's centred STFT pads with zeros too.
+        """
+        size = self.segment_samples
+        n = len(y) // size
+        hop = getattr(self, "hop_length", None)  # features without frames keep full segments only
+        if hop and (len(y) - n * size) // hop == size // hop:
+            n += 1
         if self.segments_per_clip is not None:
             n = min(n, int(self.segments_per_clip))
-        return y[: n * self.segment_samples].reshape(n, self.segment_samples)
+        return np.pad(y[: n * size], (0, max(0, n * size - len(y)))).reshape(n, size)
 
     def clip(self, path: str | os.PathLike) -> tuple[np.ndarray | None, str]:
         """Features of one audio file, or ``(None, reason)`` when it cannot be used."""
@@ -151,9 +161,10 @@ class Extractor:
             return None, "no audio samples (empty or truncated file)"
         if not np.all(np.isfinite(y)):
             return None, "contains NaN or inf samples"
-        if len(y) < self.segment_samples:
+        segments = self.segments_of(y)
+        if len(segments) == 0:
             return None, f"too short ({len(y) / self.sample_rate:.2f} s < one {self.segment_seconds:g}-s segment)"
-        return self.compute(self.segments_of(y)).astype(np.float32), ""
+        return self.compute(segments).astype(np.float32), ""
 
     # -- a whole source, cached ---------------------------------------------
     def extract(self, source: GTZAN) -> FeatureSet:
