@@ -63,6 +63,11 @@ class Predictor:
         self.class_names = spec.class_names
         # every full segment of the file, however long, with the training parameters
         self.features: Extractor = instantiate(OmegaConf.merge(spec.features, {"segments_per_clip": None}))
+        if not self.features.from_audio:
+            raise MgcError(
+                f"ckpt={ckpt}: its features ({self.features.name}) were read from a table, not computed "
+                f"from audio, so it cannot classify audio files; train on an audio feature (mfcc-json, ...)"
+            )
         self.model = spec.build_model()
         self.mean, self.std = spec.mean, spec.std
 

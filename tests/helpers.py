@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 from hydra import compose, initialize_config_dir
@@ -107,3 +109,19 @@ class NaNAfter(Linear):
             if self.seen > self.train_steps:
                 return logits * float("nan")
         return logits
+
+
+def shared_data(relative: str) -> Path:
+    """``../shared/data/<relative>`` beside the checkout, for a test module that needs it.
+
+    Where it is absent the calling module is skipped with a reason naming it,
+    except under ``CI=true``: CI always has ``../shared``, so there a broken
+    path fails instead of silently skipping.
+    """
+    path = ROOT.parent / "shared" / "data" / relative
+    if not path.exists():
+        why = f"{path} is absent (real GTZAN data beside the checkout, as ../shared/data/{relative})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{why}; CI=true and CI always has it, so a broken path must not skip", pytrace=False)
+        pytest.skip(why, allow_module_level=True)
+    return path

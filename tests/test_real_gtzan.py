@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import librosa
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import ROOT, SR, cli, compose_cfg
+from helpers import ROOT, SR, cli, compose_cfg, shared_data
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -30,14 +29,8 @@ from mgc.features import MFCC
 from mgc.predict import Predictor
 from mgc.train import run
 
-SHARED = ROOT.parent / "shared"
-DEV = SHARED / "data" / "gtzan-dev"
-
-if not DEV.is_dir():
-    _why = f"the real GTZAN clips folder {DEV} is absent (it sits beside the checkout as ../shared/data/gtzan-dev)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{_why}; CI=true and CI always has it, so a broken path must not skip", pytrace=False)
-    pytest.skip(_why, allow_module_level=True)
+DEV = shared_data("gtzan-dev")
+SHARED = DEV.parents[1]
 
 GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 TRACK_IDS = [f"{g}.{i:05d}" for g in GENRES for i in ((0, 1, 2, 4, 5) if g == "jazz" else range(5))]
@@ -298,3 +291,41 @@ def test_predict_names_genres_of_real_clips(trained, mfcc):
 def test_nothing_written_under_shared():
     """Runs last: ``../shared`` (read-only in CI) has the same entries, sizes and mtimes as at import."""
     assert _snapshot(SHARED) == BEFORE
+
+
+# -- Kaggle's table of the 1000 GTZAN tracks (../shared/data/gtzan-kaggle) ---------------------------------
+KAGGLE = SHARED / "data" / "gtzan-kaggle" / "features_30_sec.csv"
+
+
+def test_kaggle_table_holds_every_gtzan_track_and_the_filtered_split(tmp_path):
+    from mgc.features.kaggle import read_table
+    from mgc.split import FilteredSplit
+
+    table = read_table(KAGGLE)
+    assert table.x.shape == (1000, 1, 57, 1) and table.class_names == GENRES
+    assert table.track_ids[:2] == ["blues.00000", "blues.00001"] and len(set(table.track_ids)) == 1000
+    parts = FilteredSplit().assign(table)
+    assert [len(parts[p]) for p in ("train", "val", "test")] == [443, 197, 290]  # every listed track is there
+
+
+def test_kaggle_table_mlp_on_the_filtered_split_reaches_the_target(tmp_path):
+    """The issue's target: >= 0.45 test accuracy on the 290 filtered test tracks with the default MLP.
+
+    Measured 0.503 here (0.431 with raw variances, features.log_variances=false); a random track split of
+    the same table reaches 0.73, because the filtered split keeps each artist in one part.
+    """
+    cfg = compose_cfg(
+        tmp_path,
+        tmp_path / "outputs",
+        tmp_path / "run",
+        "features=kaggle-csv",
+        f"features.csv_path={KAGGLE}",
+        "split=filtered",
+        "model=mlp",
+        "logger=none",
+        tiny=False,
+    )
+    metrics = run(cfg)
+    GlobalHydra.instance().clear()
+    assert metrics["test"]["tracks"] == 290 and metrics["test_part"] == "test"
+    assert metrics["test"]["track"]["accuracy"] >= 0.45

@@ -3,6 +3,7 @@
 from mgc.features.base import Extractor, FeatureSet
 from mgc.features.chroma import Chroma
 from mgc.features.image import MFCCImage
+from mgc.features.kaggle import KaggleTable
 from mgc.features.mfcc import MFCC, MFCCFromJSON, export_json, load_json, mfcc_or_json
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "Chroma",
     "Extractor",
     "FeatureSet",
+    "KaggleTable",
     "MFCCFromJSON",
     "MFCCImage",
     "export_json",

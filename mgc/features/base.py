@@ -96,6 +96,8 @@ class Extractor:
     """
 
     name = "feature"
+    #: Whether :meth:`clip` computes these features from an audio file (what predict needs).
+    from_audio = True
 
     def __init__(
         self,
