@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 ARGS   ?=
 
-.PHONY: install train test lint format mutants extract tensorboard journal report sweep bench clean
+.PHONY: install train test lint format mutants extract tensorboard journal report sweep cv bench clean
 
 install: $(STAMP)
 
@@ -53,6 +53,13 @@ journal: install
 SWEEP_LRS ?= 1e-4,1e-3,1e-2
 sweep: install
 	$(PY) train.py -m optim.lr=$(SWEEP_LRS) trainer.max_epochs=5 $(ARGS)
+
+## k-fold cross-validation of any configuration (ARGS="model=cnn optim=adam ..."; CV_FOLDS=10 for 10 folds): one job
+## per fold, by track, stratified by genre; ends with the sweep report, mean ± std over the folds in
+## <sweep dir>/report/results.md and summary.json.
+CV_FOLDS ?= 5
+cv: install
+	$(PY) train.py -m split=kfold split.folds=$(CV_FOLDS) 'split.fold=range($(CV_FOLDS))' $(ARGS)
 
 ## Mutation testing: small faults planted in a copy of the repository; fails when the suite lets one through.
 mutants: install

@@ -9,17 +9,28 @@ Scans for ``metrics.json`` files (one per finished run) and writes
 accuracy per run) and ``confusion_matrices.png`` (a grid of the runs'
 track-level confusion matrices). Runs on a ``segment_*`` split get a footnote:
 segments of one song sit in both train and test there.
+
+Cross-validation: runs whose Hydra overrides (``<run>/.hydra/overrides.yaml``)
+set ``split.fold`` and are otherwise the same (``paths.*`` aside) form a group,
+e.g. the jobs of ``python train.py -m split=kfold split.fold=0,1,2,3,4``.
+Each group gets a row of mean ± std over its folds in ``results.md`` and every
+val and test metric's mean, std and n in ``summary.json``:
+``{group: {"test.track.accuracy": {"mean": .., "std": .., "n": ..}, ...}}``,
+the group named by its shared overrides. ``std`` is the sample standard
+deviation over folds (ddof=1; null for a single fold).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
+import yaml
 from hydra.experimental.callback import Callback
 from matplotlib.figure import Figure
 from omegaconf import DictConfig
@@ -45,6 +56,17 @@ COLUMNS = [
     "test_macro_f1",
     "train_time_s",
 ]
+#: The override that tells the folds of one cross-validation apart.
+FOLD_KEY = "split.fold"
+#: results.md columns of the cross-validation table: column -> metric (dotted path in metrics.json).
+CV_COLUMNS = {
+    "test_segment_acc": "test.segment.accuracy",
+    "test_track_acc": "test.track.accuracy",
+    "test_macro_f1": "test.segment.macro_f1",
+    "test_track_macro_f1": "test.track.macro_f1",
+    "best_val_acc": "val.segment.accuracy",
+    "val_track_acc": "val.track.accuracy",
+}
 LEAK_NOTE = (
     "segment split: segments of one song sit in both train and test parts, so these numbers are "
     "optimistic; compare a track_* or filtered split for an honest estimate."
@@ -79,9 +101,33 @@ def collect(roots: list[Path]) -> list[dict]:
                 "train_time_s": m.train_time_s,
                 "confusion": m.test.track.confusion,
                 "class_names": list(m.test.track.per_class),
+                "overrides": _overrides(path.parent),
+                "metrics": dict(_leaves({part: m.as_dict()[part] for part in ("test", "val")})),
             }
         )
     return rows
+
+
+def _overrides(run_dir: Path) -> list[str] | None:
+    """The run's command-line overrides as Hydra saved them (None for a run not started by Hydra)."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return None
+    overrides = yaml.safe_load(path.read_text())
+    if not isinstance(overrides, list):
+        raise MgcError(f"{path} is not a list of overrides as Hydra writes it; remove it or rerun the run")
+    return [str(o) for o in overrides]
+
+
+def _leaves(d: dict, prefix: str = ""):
+    """``(dotted path, number)`` for every metric in ``d``: scores, losses, per-class scores (not counts)."""
+    for key, value in d.items():
+        if key in ("confusion", "segments", "tracks"):
+            continue
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        elif isinstance(value, int | float):
+            yield f"{prefix}{key}", float(value)
 
 
 def _fmt(column: str, value) -> str:
@@ -121,6 +167,93 @@ def write_table(rows: list[dict], out: Path) -> None:
         "log-probabilities. best_val_acc is the segment accuracy of the checkpoint that was tested."
     )
     (out / "results.md").write_text("\n".join(lines) + "\n")
+
+
+def _override_key(override: str) -> str:
+    return override.lstrip("+~").partition("=")[0]
+
+
+def cv_groups(rows: list[dict]) -> dict[str, list[dict]]:
+    """Runs that differ only by ``split.fold``, by group name (their other overrides), folds in order.
+
+    Runs of different folders (sweeps) are never grouped together; the name
+    starts with the folder when the runs come from more than one.
+    """
+    groups: dict[tuple[str, tuple[str, ...]], list[dict]] = {}
+    for r in rows:
+        overrides = r["overrides"] or []
+        folds = [o.partition("=")[2] for o in overrides if _override_key(o) == FOLD_KEY]
+        if not folds:
+            continue
+        shared = tuple(
+            sorted(o for o in overrides if _override_key(o) != FOLD_KEY and not _override_key(o).startswith("paths."))
+        )
+        groups.setdefault((str(Path(r["run_dir"]).parent), shared), []).append({**r, "fold": folds[0]})
+    several = len({folder for folder, _ in groups}) > 1
+    return {
+        (f"{Path(folder).name}/" if several else "") + (",".join(shared) or "(no other overrides)"): sorted(
+            runs, key=lambda r: (int(r["fold"]) if r["fold"].isdigit() else math.inf, r["fold"])
+        )
+        for (folder, shared), runs in groups.items()
+    }
+
+
+def mean_std(values: list[float]) -> dict[str, float | int | None]:
+    """Mean, sample standard deviation (ddof=1; None for one value) and count."""
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
+        "n": len(values),
+    }
+
+
+def summarise(runs: list[dict]) -> dict[str, dict]:
+    """``{metric: mean_std(...)}`` over ``runs`` for every metric any of them has."""
+    names = dict.fromkeys(name for r in runs for name in r["metrics"])
+    return {name: mean_std([r["metrics"][name] for r in runs if name in r["metrics"]]) for name in names}
+
+
+def write_cross_validation(rows: list[dict], out: Path) -> dict[str, dict]:
+    """summary.json and a mean ± std table appended to results.md, for the groups of :func:`cv_groups`."""
+    groups = cv_groups(rows)
+    summary_path = out / "summary.json"
+    if not groups:
+        summary_path.unlink(missing_ok=True)  # no stale summary from an earlier report into this folder
+        return {}
+    summary = {name: summarise(runs) for name, runs in groups.items()}
+    summary_path.write_text(json.dumps(summary, indent=2))
+    header = ["group", "split", "folds", "n", *CV_COLUMNS]
+    lines = [
+        "## Cross-validation: mean ± std over folds",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for name, runs in groups.items():
+        stats = summary[name]
+        cells = [
+            name,
+            ", ".join(dict.fromkeys(r["split"].rsplit(".fold", 1)[0] for r in runs)),
+            ",".join(r["fold"] for r in runs),
+            str(len(runs)),
+            *(_fmt_mean_std(stats.get(metric)) for metric in CV_COLUMNS.values()),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Each row: the runs that differ only by split.fold (named by their other overrides). std is the sample "
+        "standard deviation over folds (ddof=1). summary.json holds the mean, std and n of every val and test "
+        "metric, per-class scores included.",
+    ]
+    with open(out / "results.md", "a") as f:
+        f.write("\n" + "\n".join(lines) + "\n")
+    return summary
+
+
+def _fmt_mean_std(stats: dict | None) -> str:
+    if stats is None:
+        return ""
+    return f"{stats['mean']:.3f}" + ("" if stats["std"] is None else f" ± {stats['std']:.3f}")
 
 
 def plot_accuracy(rows: list[dict], path: Path) -> None:
@@ -172,6 +305,7 @@ def write_report(roots: list[Path], out: Path) -> list[dict]:
         raise MgcError(f"no finished runs (metrics.json with test metrics) under {', '.join(map(str, roots))}")
     out.mkdir(parents=True, exist_ok=True)
     write_table(rows, out)
+    write_cross_validation(rows, out)
     plot_accuracy(rows, out / "accuracy.png")
     plot_confusion_grid(rows, out / "confusion_matrices.png")
     return rows
@@ -187,7 +321,10 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or Path("outputs/report")
     rows = write_report(args.roots, out)
     print((out / "results.md").read_text())
-    print(f"{len(rows)} runs -> {out}/results.md, results.csv, accuracy.png, confusion_matrices.png", file=sys.stderr)
+    files = "results.md, results.csv, accuracy.png, confusion_matrices.png"
+    if (out / "summary.json").is_file():
+        files += ", summary.json (cross-validation: mean, std, n over folds)"
+    print(f"{len(rows)} runs -> {out}/{files}", file=sys.stderr)
 
 
 class SweepReport(Callback):

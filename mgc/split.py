@@ -1,6 +1,6 @@
 """Decide which segment goes to train, val and test.
 
-Three kinds, one per question a researcher asks:
+Four kinds, one per question a researcher asks:
 
 * :class:`SegmentSplit` reproduces the journal: segments are shuffled and cut
   at random, ignoring which track they came from. Segments of one song end up
@@ -10,6 +10,8 @@ Three kinds, one per question a researcher asks:
   two parts. This is the honest split for synthetic or unofficial data.
 * :class:`FilteredSplit` is the fault-filtered GTZAN split (Kereliuk, Sturm &
   Larsen 2015; 443/197/290 tracks), the split GTZAN results are compared on.
+* :class:`KFoldSplit` is one fold of k-fold cross-validation by track,
+  stratified by genre: across its ``folds`` runs every track is tested once.
 
 Every split returns ``{part: segment indices}`` with parts ``train``, ``val``
 and, when it has one, ``test``; the same seed gives the same split.
@@ -18,6 +20,8 @@ and, when it has one, ``test``; the same seed gives the same split.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Iterator
 from importlib import resources
 from typing import ClassVar
 
@@ -45,6 +49,48 @@ class Split:
         """Fail before feature extraction when the clip list alone shows the split cannot work."""
 
 
+def _shares(fractions: dict[str, float], n: int) -> dict[str, int]:
+    """Items per part for ``n`` items: every part gets one when there are enough; train absorbs rounding."""
+    counts = {p: max(1, round(f * n)) if n >= len(fractions) else round(f * n) for p, f in fractions.items()}
+    counts["train"] = n - sum(c for p, c in counts.items() if p != "train")
+    return counts
+
+
+class _ByTrack(Split):
+    """Shared by the splits that deal whole tracks to parts, genre by genre (stratified, no leakage).
+
+    Subclasses say with :meth:`_check_genre` whether a genre of ``n`` tracks
+    is enough; :meth:`check` applies it to the clip list before extraction,
+    :meth:`_genre_tracks` to the extracted features.
+    """
+
+    def check(self, clips: list[Clip], source_name: str) -> None:
+        genres = [c.genre for c in clips]
+        for genre in sorted(set(genres)):
+            self._check_genre(genre, genres.count(genre))
+
+    def _check_genre(self, genre: str, n_tracks: int) -> None:
+        raise NotImplementedError
+
+    def _genre_tracks(self, features: FeatureSet) -> Iterator[tuple[str, np.ndarray]]:
+        """``(genre, its track indices)`` for every genre, each genre checked."""
+        if not features.has_tracks:
+            raise MgcError(
+                f"split={self.name} needs track ids, but {features.source or 'these features'} has none "
+                f"(a data_10.json stores bare segments); use a segment split such as split=segment_90_10"
+            )
+        track_labels = features.track_labels
+        for label, genre in enumerate(features.class_names):
+            tracks = np.flatnonzero(track_labels == label)
+            self._check_genre(genre, len(tracks))
+            yield genre, tracks
+
+    @staticmethod
+    def _segments(features: FeatureSet, chosen: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+        """Segment indices per part from the track indices chosen for it."""
+        return {p: np.flatnonzero(np.isin(features.tracks, np.concatenate(t))) for p, t in chosen.items()}
+
+
 class _FractionSplit(Split):
     """Shared validation of ``fractions`` ({part: share}, summing to 1)."""
 
@@ -59,12 +105,7 @@ class _FractionSplit(Split):
             raise MgcError(f"split.fractions={self.fractions}: each share must be > 0 and they must sum to 1")
 
     def _counts(self, n: int) -> dict[str, int]:
-        """Items per part for ``n`` items: every part gets one when there are enough; train absorbs rounding."""
-        counts = {
-            p: max(1, round(f * n)) if n >= len(self.fractions) else round(f * n) for p, f in self.fractions.items()
-        }
-        counts["train"] = n - sum(c for p, c in counts.items() if p != "train")
-        return counts
+        return _shares(self.fractions, n)
 
     def _cut(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Shuffle ``range(n)`` and cut it into parts of :meth:`_counts` sizes."""
@@ -87,29 +128,16 @@ class SegmentSplit(_FractionSplit):
         return {p: np.sort(idx) for p, idx in parts.items()}
 
 
-class TrackSplit(_FractionSplit):
+class TrackSplit(_FractionSplit, _ByTrack):
     """By track, stratified by genre: every genre is cut at the same fractions, no track in two parts."""
 
     def assign(self, features: FeatureSet) -> dict[str, np.ndarray]:
-        if not features.has_tracks:
-            raise MgcError(
-                f"split={self.name} needs track ids, but {features.source or 'these features'} has none "
-                f"(a data_10.json stores bare segments); use a segment split such as split=segment_90_10"
-            )
         rng = np.random.default_rng(self.seed)
-        track_labels = features.track_labels
         chosen: dict[str, list[np.ndarray]] = {p: [] for p in self.fractions}
-        for label, genre in enumerate(features.class_names):
-            tracks = np.flatnonzero(track_labels == label)
-            self._check_genre(genre, len(tracks))
+        for _, tracks in self._genre_tracks(features):
             for part, idx in self._cut(len(tracks), rng).items():
                 chosen[part].append(tracks[idx])
-        return {p: np.flatnonzero(np.isin(features.tracks, np.concatenate(t))) for p, t in chosen.items()}
-
-    def check(self, clips: list[Clip], source_name: str) -> None:
-        genres = [c.genre for c in clips]
-        for genre in sorted(set(genres)):
-            self._check_genre(genre, genres.count(genre))
+        return self._segments(features, chosen)
 
     def _check_genre(self, genre: str, n_tracks: int) -> None:
         if min(self._counts(n_tracks).values()) < 1:
@@ -118,6 +146,103 @@ class TrackSplit(_FractionSplit):
                 f"{'/'.join(self.fractions)} part each at {self.fractions}; add clips (data.clips_per_genre) "
                 f"or use other fractions"
             )
+
+
+class KFoldSplit(_ByTrack):
+    """One fold of k-fold cross-validation by track, stratified by genre.
+
+    The tracks of each genre are shuffled with ``seed`` and dealt to the
+    ``folds`` folds in turn (the count carries over from genre to genre, so
+    the folds also hold the same number of tracks overall, give or take one).
+    That assignment depends on the seed only, not on ``fold``: the folds
+    partition the tracks, and the runs ``fold=0..folds-1`` test every track
+    exactly once. Run ``fold`` tests on fold ``fold``; of the other folds'
+    tracks of each genre it keeps ``val_tracks_per_genre`` (when set) or a
+    ``val_fraction`` share for validation (checkpoint selection), chosen with
+    the seed, and trains on the rest.
+
+    Its name, ``kfold<folds>.fold<fold>`` (e.g. ``kfold5.fold3``), is what
+    ``metrics.json`` records as ``split``; the report groups the folds of one
+    configuration by the runs' overrides.
+    """
+
+    def __init__(
+        self,
+        folds: int = 5,
+        fold: int = 0,
+        seed: int = 0,
+        val_fraction: float = 0.1,
+        val_tracks_per_genre: int | None = None,
+    ):
+        self.folds, self.fold, self.seed = int(folds), int(fold), int(seed)
+        super().__init__(f"kfold{self.folds}.fold{self.fold}")
+        if self.folds < 2:
+            raise MgcError(
+                f"split.folds={self.folds}: cross-validation needs at least 2 folds; use split.folds=5 "
+                f"(or a single track split such as split=track_80_10_10)"
+            )
+        if not 0 <= self.fold < self.folds:
+            raise MgcError(
+                f"split.fold={self.fold} is out of range for split.folds={self.folds}; use 0 to {self.folds - 1} "
+                f"(make cv runs them all)"
+            )
+        self.val_tracks_per_genre = None if val_tracks_per_genre is None else int(val_tracks_per_genre)
+        self.val_fraction = float(val_fraction)
+        if self.val_tracks_per_genre is not None and self.val_tracks_per_genre < 1:
+            raise MgcError(
+                f"split.val_tracks_per_genre={self.val_tracks_per_genre}: must be at least 1 "
+                f"(or null to keep split.val_fraction of the training tracks)"
+            )
+        if self.val_tracks_per_genre is None and not 0 < self.val_fraction < 1:
+            raise MgcError(
+                f"split.val_fraction={self.val_fraction}: must be > 0 and < 1 "
+                f"(the share of each genre's training tracks kept for validation)"
+            )
+
+    def _val_counts(self, n_train: int) -> dict[str, int]:
+        """Training and validation tracks of one genre from its ``n_train`` tracks outside the test fold."""
+        if self.val_tracks_per_genre is not None:
+            return {"train": n_train - self.val_tracks_per_genre, "val": self.val_tracks_per_genre}
+        return _shares({"train": 1 - self.val_fraction, "val": self.val_fraction}, n_train)
+
+    def _check_genre(self, genre: str, n_tracks: int) -> None:
+        if n_tracks < self.folds:
+            raise MgcError(
+                f"split={self.name}: genre '{genre}' has {n_tracks} tracks, fewer than split.folds={self.folds} "
+                f"(every fold tests at least one track of each genre); use split.folds={max(n_tracks, 2)} "
+                f"or fewer, or add clips (data.clips_per_genre)"
+            )
+        fewest = n_tracks - math.ceil(n_tracks / self.folds)  # training tracks of the fold that tests the most
+        counts = self._val_counts(fewest)
+        if min(counts.values()) < 1:
+            held = (
+                f"split.val_tracks_per_genre={self.val_tracks_per_genre}"
+                if self.val_tracks_per_genre is not None
+                else f"split.val_fraction={self.val_fraction}"
+            )
+            raise MgcError(
+                f"split={self.name}: genre '{genre}' has {n_tracks} tracks, so a fold trains on as few as "
+                f"{fewest}: too few for {held} and at least one training track; hold out fewer validation "
+                f"tracks, use fewer folds, or add clips (data.clips_per_genre)"
+            )
+
+    def assign(self, features: FeatureSet) -> dict[str, np.ndarray]:
+        shuffle = np.random.default_rng(self.seed)
+        chosen: dict[str, list[np.ndarray]] = {p: [] for p in PARTS}
+        dealt = 0  # tracks dealt so far: the next genre starts at the next fold
+        for _, tracks in self._genre_tracks(features):
+            n = len(tracks)
+            fold_of = np.empty(n, dtype=np.int64)
+            fold_of[shuffle.permutation(n)] = (dealt + np.arange(n)) % self.folds
+            dealt += n
+            # validation candidates in an order drawn for every fold alike, so that the draws of the
+            # next genre (and its fold assignment) never depend on which fold this run tests
+            candidates = [i for i in shuffle.permutation(n) if fold_of[i] != self.fold]
+            n_val = self._val_counts(len(candidates))["val"]
+            chosen["test"].append(tracks[fold_of == self.fold])
+            chosen["val"].append(tracks[candidates[:n_val]])
+            chosen["train"].append(tracks[candidates[n_val:]])
+        return self._segments(features, chosen)
 
 
 class FilteredSplit(Split):

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
-from mgc.bench import _models, lightning_loop, main, plain_loop
+from mgc.bench import _models, format_copies, lightning_loop, main, plain_loop
+from mgc.data import GTZAN, SyntheticGTZAN
 
 
 def ratio_of(numerator: float, denominator: float, rel: float) -> object:
@@ -80,3 +85,72 @@ def test_the_full_size_bench_models_train_in_both_loops(name):
     rate, _ = plain_loop(build(), x, y, batches=1, per_item=False)
     assert math.isfinite(rate) and rate > 0
     assert lightning_loop(build(), x, y, batches=1) > 0
+
+
+# -- --data-root: extraction only, on a folder's clips and on .au copies of them ------------------
+SHORT = 92  # real GTZAN clips run this many samples short of 30 s; their tenth segment is still kept
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bool, int, int]]:
+    """Every entry under ``folder`` (itself included): is-dir, size and mtime."""
+    return {
+        str(p.relative_to(folder)): (p.is_dir(), p.lstat().st_size, p.lstat().st_mtime_ns)
+        for p in [folder, *folder.rglob("*")]
+    }
+
+
+@pytest.fixture(scope="module")
+def gtzan_folder(tmp_path_factory) -> Path:
+    """A tarball-layout folder, ``genres/<genre>/<genre>.NNNNN.wav``: a 30-s synthetic clip per genre, one
+    clip 92 samples short of 30 s (as real GTZAN's are), one unreadable clip and clutter."""
+    synthetic = SyntheticGTZAN(tmp_path_factory.mktemp("synthetic"), clips_per_genre=1, duration=30.0, seed=0)
+    synthetic.prepare()
+    root = tmp_path_factory.mktemp("gtzan")
+    for clip in synthetic.clips():
+        dest = root / "genres" / clip.genre / clip.path.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(clip.path, dest)
+    data, sr = sf.read(root / "genres" / "blues" / "blues.00000.wav", dtype="int16")
+    sf.write(root / "genres" / "blues" / "blues.00001.wav", data[:-SHORT], sr, subtype="PCM_16")
+    (root / "genres" / "jazz" / "jazz.00054.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEjunk" + bytes(64))
+    (root / "genres" / ".DS_Store").write_bytes(bytes(16))
+    (root / "genres" / "bl.mf").write_text("blues/blues.00000.wav\tblues\n")
+    return root
+
+
+def test_data_root_runs_extraction_on_the_clips_and_their_au_copies(gtzan_folder, tmp_path, capsys):
+    before = _snapshot(gtzan_folder)
+    result = main(["--data-root", str(gtzan_folder), "--out", str(tmp_path), "--quick"])
+    assert _snapshot(gtzan_folder) == before  # nothing written under the data root
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    assert saved["formats"] == ["wav", "au"]
+    assert not {"extraction", "loading", "training", "memory"} & set(saved)  # extraction only
+    assert set(saved["stage_seconds"]) == {"copies", "extraction_wav", "extraction_au"}
+    assert set(saved["load_average_1min"]) == {"before", "after"}  # a busy machine inflates the ratios vs A
+    assert len(saved["skipped"]) == 1 and "jazz.00054.wav" in saved["skipped"][0]
+    for fmt in ("wav", "au"):
+        e = saved[f"extraction_{fmt}"]
+        assert e["clips"] == 11  # 10 genres + the short clip; the unreadable one left out of both
+        assert e["audio_seconds"] == pytest.approx(11 * 30.0 - SHORT / 22050, abs=0.1)
+        assert e["max_abs_diff"] <= 1e-4  # same numbers as the classic loop, the short clip's tenth segment too
+        assert e["speedup_vs_a"] == ratio_of(e["baseline_a_s"], e["mgc_s"], 0.02)
+        assert e["speedup_vs_b"] == ratio_of(e["baseline_b_s"], e["mgc_s"], 0.02)
+        for who, seconds in (("a", "baseline_a_s"), ("b", "baseline_b_s"), ("mgc", "mgc_s")):
+            assert e["audio_s_per_s"][who] == ratio_of(e["audio_seconds"], e[seconds], 0.02)
+        assert e["targets"] == {"speedup_vs_a": 4.0, "speedup_vs_b": 1.3, "max_abs_diff": 1e-4}
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith((".wav ", ".au "))]
+    assert [r.split()[0] for r in rows] == [".wav", ".au"]
+    assert all(f"{saved[f'extraction_{f}']['speedup_vs_a']}x (>= 4x)" in r for f, r in zip(("wav", "au"), rows))
+    assert "jazz.00054.wav" in out and "feature loading" not in out
+
+
+def test_au_copies_are_the_tarballs_format_with_the_same_samples(gtzan_folder, tmp_path):
+    fmt, clips, copy_fmt, copies, skipped = format_copies(GTZAN(gtzan_folder), tmp_path / "copies")
+    assert (fmt, copy_fmt, len(skipped)) == ("wav", "au", 1)
+    assert [c.track_id for c in copies.clips()] == [c.track_id for c in clips.clips()]
+    for wav, au in zip(clips.clips(), copies.clips()):
+        assert au.path == tmp_path / "copies" / "genres" / wav.genre / f"{wav.track_id}.au"
+        assert (sf.info(au.path).format, sf.info(au.path).subtype) == ("AU", "PCM_16")
+        np.testing.assert_array_equal(sf.read(au.path, dtype="int16")[0], sf.read(wav.path, dtype="int16")[0])

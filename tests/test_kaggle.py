@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import NARROW
 
 from mgc.errors import MgcError
 from mgc.features import KaggleTable
@@ -87,13 +88,18 @@ def test_a_bad_table_gets_one_line_naming_it(tmp_path, change, message):
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("model", ["linear", "mlp", "cnn", "lstm", "bilstm", "gru", "resnet18"])
+@pytest.mark.parametrize(
+    "model", ["linear", "mlp", "cnn", "lstm", "bilstm", "gru", "resnet18", "short_chunk_cnn", "stats_linear"]
+)
 def test_every_model_trains_on_the_table(make_cfg, tmp_path, model):
     path = write_table(tmp_path / "features_30_sec.csv")
-    extra = ["model.channels=[8,8,8,16]"] if model == "cnn" else []
     metrics = run(
         make_cfg(
-            "features=kaggle-csv", f"features.csv_path={path}", f"model={model}", *extra, "+trainer.fast_dev_run=true"
+            "features=kaggle-csv",
+            f"features.csv_path={path}",
+            f"model={model}",
+            *NARROW.get(model, []),
+            "+trainer.fast_dev_run=true",
         )
     )
     assert metrics["data"] == "kaggle:features_30_sec.csv" and metrics["test"]["tracks"] == 10

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY, hparams_of
+from helpers import NARROW, TINY, hparams_of
 
 from mgc.errors import MgcError
 from mgc.train import run
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ["linear", "mlp", "cnn", "lstm", "bilstm", "gru", "resnet18"]
-FEATURES = {"mfcc-json": [], "chroma": [], "mfcc-png": ["features.segment_seconds=10"]}
+MODELS = ["linear", "mlp", "cnn", "lstm", "bilstm", "gru", "resnet18", "short_chunk_cnn", "stats_linear"]
+FEATURES = {"mfcc-json": [], "chroma": [], "mfcc-png": ["features.segment_seconds=10"], "logmel": []}
 
 
 @pytest.mark.parametrize("feature", FEATURES)
@@ -27,7 +27,7 @@ def test_fast_dev_run_every_model_on_every_feature(make_cfg, model, feature):
         f"features={feature}",
         *FEATURES[feature],
         "+trainer.fast_dev_run=true",
-        "model.channels=[16,16,16,32]" if model == "cnn" else "seed=42",
+        *NARROW.get(model, []),
     )
     metrics = run(cfg)
     assert metrics["test"]["segments"] > 0 and 0 <= metrics["test"]["track"]["accuracy"] <= 1

@@ -4,6 +4,7 @@ from mgc.features.base import Extractor, FeatureSet
 from mgc.features.chroma import Chroma
 from mgc.features.image import MFCCImage
 from mgc.features.kaggle import KaggleTable
+from mgc.features.logmel import LogMel
 from mgc.features.mfcc import MFCC, MFCCFromJSON, export_json, load_json, mfcc_or_json
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "Extractor",
     "FeatureSet",
     "KaggleTable",
+    "LogMel",
     "MFCCFromJSON",
     "MFCCImage",
     "export_json",

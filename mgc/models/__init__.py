@@ -6,5 +6,7 @@ from mgc.models.cnn import CNN
 from mgc.models.dense import MLP, Linear
 from mgc.models.recurrent import Recurrent
 from mgc.models.resnet import ResNet18
+from mgc.models.short_chunk_cnn import ShortChunkCNN
+from mgc.models.stats_linear import StatsLinear
 
-__all__ = ["CNN", "MLP", "Linear", "Recurrent", "ResNet18"]
+__all__ = ["CNN", "MLP", "Linear", "Recurrent", "ResNet18", "ShortChunkCNN", "StatsLinear"]
