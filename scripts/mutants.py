@@ -120,9 +120,9 @@ MUTANTS = [
     ),
     Mutant(
         "features: one dB floor for the whole clip",
-        "mgc/features/mfcc.py",
-        "mel_db = np.stack([librosa.power_to_db(m) for m in mel])",
-        "mel_db = librosa.power_to_db(mel)",
+        "mgc/features/mel.py",
+        "np.stack([librosa.power_to_db(m, top_db=top_db) for m in mel])",
+        "librosa.power_to_db(mel, top_db=top_db)",
         FEATURE_TESTS,
     ),
     Mutant(

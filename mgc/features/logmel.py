@@ -11,10 +11,10 @@ for the MFCC (:meth:`Extractor.segments_of` uses ``hop_length``).
 
 from __future__ import annotations
 
-import librosa
 import numpy as np
 
 from mgc.features.base import Extractor
+from mgc.features.mel import log_mel
 
 
 class LogMel(Extractor):
@@ -56,7 +56,4 @@ class LogMel(Extractor):
         }
 
     def compute(self, segments: np.ndarray) -> np.ndarray:
-        mel = librosa.feature.melspectrogram(
-            y=segments, sr=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels
-        )
-        return np.stack([librosa.power_to_db(m, top_db=self.top_db) for m in mel])[:, None]
+        return log_mel(segments, self.sample_rate, self.n_fft, self.hop_length, self.n_mels, self.top_db)[:, None]

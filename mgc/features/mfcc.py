@@ -24,6 +24,7 @@ import numpy as np
 from mgc.data.gtzan import GTZAN
 from mgc.errors import MgcError
 from mgc.features.base import Extractor, FeatureSet
+from mgc.features.mel import log_mel
 
 
 class MFCC(Extractor):
@@ -47,12 +48,7 @@ class MFCC(Extractor):
         return {**super().params(), "n_mfcc": self.n_mfcc, "n_fft": self.n_fft, "hop_length": self.hop_length}
 
     def compute(self, segments: np.ndarray) -> np.ndarray:
-        # The mel spectrogram and the DCT are batched; the dB conversion is not,
-        # because power_to_db clips at (max - top_db) over its whole input.
-        mel = librosa.feature.melspectrogram(
-            y=segments, sr=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length
-        )
-        mel_db = np.stack([librosa.power_to_db(m) for m in mel])
+        mel_db = log_mel(segments, self.sample_rate, self.n_fft, self.hop_length)  # dB per segment (mgc.features.mel)
         return librosa.feature.mfcc(S=mel_db, n_mfcc=self.n_mfcc)[:, None]
 
 
