@@ -6,7 +6,9 @@ baseline measured in the same run, on the same data and cores:
 1. MFCC extraction of GTZAN-sized clips: the classic sequential loop
    (``librosa.load``, ``librosa.feature.mfcc`` per segment, ``.T.tolist()``,
    ``json.dump(indent=4)``), the same loop over files with joblib, and mgc's
-   extractor with its cache write; numbers compared to 1e-4.
+   extractor with its cache write; numbers compared to 1e-4. Then log-mel
+   (``features=logmel``) against the per-segment ``power_to_db(melspectrogram)``
+   loop on the same clips, numbers compared to 1e-4 dB.
 2. Feature loading for 1000 clips (10,000 segments of 130x13): mgc's cache vs
    ``json.load`` of the equivalent ``data_10.json``, each in a fresh process
    so peak RSS is its own.
@@ -59,7 +61,7 @@ from mgc.cli import user_errors_exit
 from mgc.data import GTZAN, SyntheticGTZAN
 from mgc.data.gtzan import Clip
 from mgc.errors import MgcError
-from mgc.features import MFCC
+from mgc.features import MFCC, LogMel
 
 SR, N_MFCC, N_FFT, HOP, SEG = 22050, 13, 2048, 512, 66150
 FRAMES = -(-SEG // HOP)  # extract_data.py's expected_num_mfcc_vectors_per_segment: ceil(66150 / 512) = 130
@@ -137,6 +139,42 @@ def bench_extraction(source: GTZAN, work: Path, repeats: int = 2, target_vs_a: f
         "speedup_vs_b": round(t_b / t_m, 2),
         "max_abs_diff": float(np.abs(reference - feats.x[:, 0]).max()),
         "targets": {"speedup_vs_a": target_vs_a, "speedup_vs_b": 1.3, "max_abs_diff": 1e-4},
+    }
+
+
+def logmel_loop(clips: list[Clip]) -> np.ndarray:
+    """The per-segment librosa loop for log-mel: ``power_to_db(melspectrogram(y=segment))``, segments counted
+    as :func:`classic_clip` counts them (a last one a few samples short is kept, its frames complete)."""
+    out = []
+    for c in clips:
+        signal, sr = librosa.load(str(c.path), sr=SR)
+        for d in range(10):
+            segment = signal[SEG * d : SEG * (d + 1)]
+            mel = librosa.feature.melspectrogram(y=segment, sr=sr, n_fft=N_FFT, hop_length=HOP, n_mels=128)
+            if len(segment) and mel.shape[1] == FRAMES:
+                out.append(librosa.power_to_db(mel))
+    return np.stack(out)
+
+
+def bench_logmel(source: GTZAN, work: Path, repeats: int = 2) -> dict:
+    """``features=logmel`` extraction vs the per-segment librosa loop, best of ``repeats`` interleaved runs."""
+    clips = source.clips()
+    audio_seconds = sum(librosa.get_duration(path=str(c.path)) for c in clips)
+    t_loop = t_m = float("inf")
+    for r in range(repeats):
+        t, reference = timed(logmel_loop, clips)
+        t_loop = min(t_loop, t)
+        t, feats = timed(LogMel(cache_dir=str(work / f"logmel-cache{r}")).extract, source)
+        t_m = min(t_m, t)
+    return {
+        "clips": len(clips),
+        "audio_seconds": round(audio_seconds, 1),
+        "loop_s": round(t_loop, 3),
+        "mgc_s": round(t_m, 3),
+        "audio_s_per_s": {"loop": round(audio_seconds / t_loop, 1), "mgc": round(audio_seconds / t_m, 1)},
+        "speedup_vs_loop": round(t_loop / t_m, 2),
+        "max_abs_diff": float(np.abs(reference - feats.x[:, 0]).max()),
+        "targets": {"max_abs_diff": 1e-4},
     }
 
 
@@ -489,6 +527,13 @@ def table(r: dict) -> str:
         ),
         ("MFCC max abs diff vs librosa loop", f"{e['max_abs_diff']:.1e}", "<= 1e-4", f"{e['clips']} clips"),
         (
+            "log-mel extraction vs per-segment librosa loop",
+            f"{r['logmel']['speedup_vs_loop']}x",
+            "",
+            f"{r['logmel']['audio_s_per_s']['mgc']} vs {r['logmel']['audio_s_per_s']['loop']} audio-s/s; "
+            f"max abs diff {r['logmel']['max_abs_diff']:.1e} dB",
+        ),
+        (
             "feature loading: cache vs json.load",
             f"{lo['speedup']}x",
             ">= 50x",
@@ -623,6 +668,7 @@ def main(argv: list[str] | None = None) -> dict:
         source = SyntheticGTZAN(work / "data", clips_per_genre=1 if quick else 10, duration=30.0, seed=0)
         seconds = {"data": timed(source.prepare)[0]}
         seconds["extraction"], extraction = timed(bench_extraction, source, work)
+        seconds["logmel"], logmel = timed(bench_logmel, source, work)
         cache = next((work / "cache").glob("mfcc-*/index.json")).parent
         seconds["loading"], loading = timed(bench_loading, cache, work, clips=20 if quick else 1000)
         feats = MFCC().load(cache)
@@ -632,6 +678,7 @@ def main(argv: list[str] | None = None) -> dict:
         "quick": quick,
         **environment(),
         "extraction": extraction,
+        "logmel": logmel,
         "loading": loading,
         "training": training,
         "memory": memory,

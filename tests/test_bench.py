@@ -49,7 +49,7 @@ def test_quick_bench_writes_every_field(tmp_path, capsys):
     m = saved["memory"]
     assert m["extraction_peak_rss_mb"] > 0 and m["train_peak_rss_mb"] > 0
     assert m["extraction_clips"] == 20 and m["raw_audio_mb"] > 0  # 20 linked copies of the 10 quick clips
-    assert set(saved["stage_seconds"]) == {"data", "extraction", "loading", "training", "memory"}
+    assert set(saved["stage_seconds"]) == {"data", "extraction", "logmel", "loading", "training", "memory"}
     out = capsys.readouterr().out
     assert "feature loading: cache vs json.load" in out and "CNN plain loop: torch.compile vs eager" in out
     assert "seconds per stage: data" in out
@@ -72,6 +72,11 @@ def test_quick_bench_writes_every_field(tmp_path, capsys):
     )
     assert cnn["compile_gain"] == ratio_of(cnn["compiled_samples_s"], cnn["channels_last_samples_s"], 0.01)
     assert saved["training"]["targets"] == {"lightning_vs_plain": 0.95}
+    lm = saved["logmel"]
+    assert lm["clips"] == e["clips"] and lm["max_abs_diff"] <= 1e-4 and lm["targets"] == {"max_abs_diff": 1e-4}
+    assert lm["speedup_vs_loop"] == ratio_of(lm["loop_s"], lm["mgc_s"], 0.02)
+    assert lm["audio_s_per_s"]["mgc"] == ratio_of(lm["audio_seconds"], lm["mgc_s"], 0.02)
+    assert "log-mel extraction vs per-segment librosa loop" in out
 
 
 @pytest.mark.parametrize("name", ["gru", "cnn"])
