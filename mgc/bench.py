@@ -68,22 +68,34 @@ FRAMES = -(-SEG // HOP)  # extract_data.py's expected_num_mfcc_vectors_per_segme
 
 
 # -- 1. extraction ------------------------------------------------------------------
-def classic_clip(path: str) -> list[list[list[float]]]:
-    """The extract_data.py inner loop for one file.
+def classic_segments(path: str, feature: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
+    """The extract_data.py inner loop for one file, with any per-segment ``feature`` (bins x frames).
 
-    As there, a segment is kept when its MFCC has every frame, so a last segment a few samples
+    As there, a segment is kept when its feature has every frame, so a last segment a few samples
     short (real GTZAN clips run 92 samples short of 30 s) is computed and kept.
     """
-    signal, sr = librosa.load(path, sr=SR)
-    out = []
+    signal, _ = librosa.load(path, sr=SR)
+    kept = []
     for d in range(10):
-        start, finish = SEG * d, SEG * (d + 1)
-        if start >= len(signal):  # extract_data.py computes the empty slice and drops it; nothing to keep
+        if SEG * d >= len(signal):  # extract_data.py computes the empty slice and drops it; nothing to keep
             break
-        mfcc = librosa.feature.mfcc(y=signal[start:finish], sr=sr, n_mfcc=N_MFCC, n_fft=N_FFT, hop_length=HOP)
-        if mfcc.shape[1] == FRAMES:
-            out.append(mfcc.T.tolist())
-    return out
+        values = feature(signal[SEG * d : SEG * (d + 1)])
+        if values.shape[1] == FRAMES:
+            kept.append(values)
+    return kept
+
+
+def classic_clip(path: str) -> list[list[list[float]]]:
+    """Baseline A's work on one file: MFCC per segment, as the lists extract_data.py dumps to JSON."""
+    return [m.T.tolist() for m in classic_segments(path, classic_mfcc)]
+
+
+def classic_mfcc(segment: np.ndarray) -> np.ndarray:
+    return librosa.feature.mfcc(y=segment, sr=SR, n_mfcc=N_MFCC, n_fft=N_FFT, hop_length=HOP)
+
+
+def classic_logmel(segment: np.ndarray) -> np.ndarray:
+    return librosa.power_to_db(librosa.feature.melspectrogram(y=segment, sr=SR, n_fft=N_FFT, hop_length=HOP))
 
 
 def classic_extract(clips: list[Clip], out: Path, n_jobs: int | None) -> dict:
@@ -143,17 +155,8 @@ def bench_extraction(source: GTZAN, work: Path, repeats: int = 2, target_vs_a: f
 
 
 def logmel_loop(clips: list[Clip]) -> np.ndarray:
-    """The per-segment librosa loop for log-mel: ``power_to_db(melspectrogram(y=segment))``, segments counted
-    as :func:`classic_clip` counts them (a last one a few samples short is kept, its frames complete)."""
-    out = []
-    for c in clips:
-        signal, sr = librosa.load(str(c.path), sr=SR)
-        for d in range(10):
-            segment = signal[SEG * d : SEG * (d + 1)]
-            mel = librosa.feature.melspectrogram(y=segment, sr=sr, n_fft=N_FFT, hop_length=HOP, n_mels=128)
-            if len(segment) and mel.shape[1] == FRAMES:
-                out.append(librosa.power_to_db(mel))
-    return np.stack(out)
+    """The per-segment librosa loop for log-mel: ``power_to_db(melspectrogram(y=segment))`` of every kept segment."""
+    return np.stack([m for c in clips for m in classic_segments(str(c.path), classic_logmel)])
 
 
 def bench_logmel(source: GTZAN, work: Path, repeats: int = 2) -> dict:

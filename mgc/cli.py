@@ -57,6 +57,11 @@ def hydra_command(hydra_main: Callable[[], object]) -> Callable[[], None]:
     return main
 
 
+def override_key(override: str) -> str:
+    """The key a command-line override sets: ``+model.x=1`` -> ``model.x``."""
+    return override.lstrip("+~").partition("=")[0]
+
+
 def check_group_choices(argv: list[str]) -> None:
     """One line for ``group=option`` overrides naming an option that does not exist.
 
@@ -64,7 +69,7 @@ def check_group_choices(argv: list[str]) -> None:
     names the group, the bad option and the accepted ones.
     """
     for arg in argv:
-        key, _, value = arg.lstrip("+~").partition("=")
+        key, value = override_key(arg), arg.partition("=")[2]
         folder = CONF_DIR / key
         if not value or key.startswith("hydra") or not folder.is_dir() or "(" in value:
             continue  # not one of our groups (Hydra's own come from plugins too), or sweep syntax like choice(...)

@@ -107,6 +107,12 @@ class RunMetrics:
                 f"remove it or rerun the run that wrote it"
             ) from None
 
+    def numbers(self) -> dict[str, float]:
+        """Every score of the evaluated parts by dotted path (``test.track.accuracy``, per-class ones too;
+        not confusion matrices or counts): what a cross-validation summary averages."""
+        d = self.as_dict()
+        return dict(_leaves({part: d[part] for part in ("test", "val")}))
+
     def select(self, key: str) -> float:
         """A number of the record by dotted path, e.g. ``val.segment.accuracy`` (the sweep objective)."""
         value: Any = self.as_dict()
@@ -122,6 +128,17 @@ class RunMetrics:
                 f"optimized_metric={key} is not a number in metrics.json; name a leaf such as val.segment.accuracy"
             )
         return float(value)
+
+
+def _leaves(d: dict, prefix: str = ""):
+    """``(dotted path, number)`` for every score in ``d`` (confusion matrices and counts left out)."""
+    for key, value in d.items():
+        if key in ("confusion", "segments", "tracks"):
+            continue
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        elif isinstance(value, int | float):
+            yield f"{prefix}{key}", float(value)
 
 
 def stage_metrics(logp: torch.Tensor, y: torch.Tensor, track: torch.Tensor, class_names: list[str]) -> StageMetrics:

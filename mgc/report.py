@@ -35,7 +35,7 @@ from hydra.experimental.callback import Callback
 from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
-from mgc.cli import user_errors_exit
+from mgc.cli import override_key, user_errors_exit
 from mgc.errors import MgcError
 from mgc.metrics import RunMetrics
 
@@ -102,7 +102,7 @@ def collect(roots: list[Path]) -> list[dict]:
                 "confusion": m.test.track.confusion,
                 "class_names": list(m.test.track.per_class),
                 "overrides": _overrides(path.parent),
-                "metrics": dict(_leaves({part: m.as_dict()[part] for part in ("test", "val")})),
+                "metrics": m.numbers(),
             }
         )
     return rows
@@ -117,17 +117,6 @@ def _overrides(run_dir: Path) -> list[str] | None:
     if not isinstance(overrides, list):
         raise MgcError(f"{path} is not a list of overrides as Hydra writes it; remove it or rerun the run")
     return [str(o) for o in overrides]
-
-
-def _leaves(d: dict, prefix: str = ""):
-    """``(dotted path, number)`` for every metric in ``d``: scores, losses, per-class scores (not counts)."""
-    for key, value in d.items():
-        if key in ("confusion", "segments", "tracks"):
-            continue
-        if isinstance(value, dict):
-            yield from _leaves(value, f"{prefix}{key}.")
-        elif isinstance(value, int | float):
-            yield f"{prefix}{key}", float(value)
 
 
 def _fmt(column: str, value) -> str:
@@ -169,10 +158,6 @@ def write_table(rows: list[dict], out: Path) -> None:
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
 
-def _override_key(override: str) -> str:
-    return override.lstrip("+~").partition("=")[0]
-
-
 def cv_groups(rows: list[dict]) -> dict[str, list[dict]]:
     """Runs that differ only by ``split.fold``, by group name (their other overrides), folds in order.
 
@@ -182,11 +167,11 @@ def cv_groups(rows: list[dict]) -> dict[str, list[dict]]:
     groups: dict[tuple[str, tuple[str, ...]], list[dict]] = {}
     for r in rows:
         overrides = r["overrides"] or []
-        folds = [o.partition("=")[2] for o in overrides if _override_key(o) == FOLD_KEY]
+        folds = [o.partition("=")[2] for o in overrides if override_key(o) == FOLD_KEY]
         if not folds:
             continue
         shared = tuple(
-            sorted(o for o in overrides if _override_key(o) != FOLD_KEY and not _override_key(o).startswith("paths."))
+            sorted(o for o in overrides if override_key(o) != FOLD_KEY and not override_key(o).startswith("paths."))
         )
         groups.setdefault((str(Path(r["run_dir"]).parent), shared), []).append({**r, "fold": folds[0]})
     several = len({folder for folder, _ in groups}) > 1
