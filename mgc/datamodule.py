@@ -5,6 +5,7 @@ per-(channel, bin) mean and standard deviation of the *training* part only,
 and kept as in-memory tensors. Batches are sliced from those tensors with one
 index operation per batch (a ``BatchSampler`` feeding a dataset that takes a
 list of indices), so there is no per-item Python work and no collate step.
+Training batches may be augmented (:mod:`mgc.augment`); the other parts never are.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import logging
 import math
 
 import lightning.pytorch as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from mgc.augment import Augment, ClipCrops
 from mgc.data.gtzan import GTZAN
 from mgc.features.base import Extractor, FeatureSet
 from mgc.split import Split
@@ -64,6 +67,42 @@ class EpochBatches(Sampler[list[int]]):
         yield from (order[i : i + self.batch_size].tolist() for i in range(0, self.size, self.batch_size))
 
 
+class SeededBatches(EpochBatches):
+    """:class:`EpochBatches` that hand each batch its own seed, ``(seed, epoch, batch number)``.
+
+    The seed travels with the indices (not in the dataset), so augmentation
+    draws the same numbers in a DataLoader worker process, and after a resume.
+    """
+
+    def __iter__(self):
+        for number, indices in enumerate(super().__iter__()):
+            yield indices, (self.seed, self.epoch, number)
+
+
+class AugmentedBatches(TensorBatches):
+    """Training batches through :class:`~mgc.augment.Augment` (and :class:`~mgc.augment.ClipCrops`)."""
+
+    def __init__(
+        self,
+        tensors: tuple[torch.Tensor, ...],
+        augment: Augment,
+        crops: ClipCrops | None,
+        gain: torch.Tensor | None,
+        num_classes: int,
+    ):
+        super().__init__(*tensors)
+        self.augment, self.crops, self.gain, self.num_classes = augment, crops, gain, num_classes
+
+    def __getitem__(self, key: tuple[list[int], tuple[int, int, int]]) -> tuple[torch.Tensor, ...]:
+        indices, seed = key
+        rng = np.random.default_rng(seed)
+        x, y, track, index = super().__getitem__(indices)
+        if self.crops is not None:
+            x = self.crops(index, rng)
+        x, y = self.augment(x, y, self.num_classes, rng, self.gain)
+        return x, y, track, index
+
+
 class GenreDataModule(L.LightningDataModule):
     """Serve ``(x, label, track, segment index)`` batches of one split of one feature set.
 
@@ -82,7 +121,10 @@ class GenreDataModule(L.LightningDataModule):
     normalize : bool
         Standardise each (channel, bin) with training-part statistics.
     seed : int
-        Seeds the batch order of every epoch (see :class:`EpochBatches`).
+        Seeds the batch order of every epoch (see :class:`EpochBatches`) and the augmentation.
+    augment : Augment, optional
+        Training-batch augmentation (``augment`` config group); None or all
+        steps off serves the training part exactly as the other parts.
     """
 
     def __init__(
@@ -94,11 +136,13 @@ class GenreDataModule(L.LightningDataModule):
         num_workers: int = 0,
         normalize: bool = True,
         seed: int = 0,
+        augment: Augment | None = None,
     ):
         super().__init__()
         self.source, self.features, self.split = source, features, split
         self.batch_size, self.num_workers, self.normalize = int(batch_size), int(num_workers), normalize
         self.seed = int(seed)
+        self.augment = augment if augment is not None and augment.active else None
         self.data: FeatureSet | None = None
         self.parts: dict[str, TensorBatches] = {}
         self.mean: torch.Tensor | None = None
@@ -127,11 +171,35 @@ class GenreDataModule(L.LightningDataModule):
             p: TensorBatches(x[i], labels[i], tracks[i], i)
             for p, i in ((p, torch.as_tensor(idx)) for p, idx in indices.items())
         }
+        if self.augment is not None:
+            self.parts["train"] = self._augmented(self.parts["train"].tensors, x, tracks, train, len(data.class_names))
         self.data = data
         sizes = ", ".join(f"{p} {len(d)}" for p, d in self.parts.items())
         log.info("split %s: %s segments (%s)", self.split.name, sizes, data.source)
-        if "test" not in self.parts:
+        if not self.held_out:
+            log.info("split %s holds nothing out: training only (`make cv` measures a configuration)", self.split.name)
+        elif "test" not in self.parts:
             log.info("split %s has no test part: testing runs on the validation part", self.split.name)
+
+    def _augmented(
+        self,
+        tensors: tuple[torch.Tensor, ...],
+        x: torch.Tensor,
+        tracks: torch.Tensor,
+        train: torch.Tensor,
+        classes: int,
+    ) -> AugmentedBatches:
+        """The training part through ``self.augment``: crops cut from ``x`` (every segment, normalised), then
+        gain, masks and mixup."""
+        augment, gain = self.augment, self.features.gain_response()
+        augment.check(self.features.name, tuple(x.shape[1:]), gain)
+        if gain is not None:
+            gain = torch.as_tensor(gain, dtype=torch.float32)
+            if self.normalize:
+                gain = gain / self.std[..., 0]
+        crops = ClipCrops(x, tracks, train) if augment.random_crop else None
+        log.info("training batches augmented: %s", augment)
+        return AugmentedBatches(tensors, augment, crops, gain, classes)
 
     # -- what the model needs to know ---------------------------------------
     @property
@@ -147,9 +215,14 @@ class GenreDataModule(L.LightningDataModule):
         return list(self._data().class_names)
 
     @property
-    def test_part(self) -> str:
-        """``test``, or ``val`` for splits without a test part."""
-        return "test" if "test" in self.parts else "val"
+    def held_out(self) -> list[str]:
+        """The evaluated parts of the split (``val``, ``test``); empty when every track trains."""
+        return [p for p in ("val", "test") if p in self.parts]
+
+    @property
+    def test_part(self) -> str | None:
+        """``test``, or ``val`` for splits without a test part; None when nothing is held out."""
+        return "test" if "test" in self.parts else "val" if "val" in self.parts else None
 
     def _data(self) -> FeatureSet:
         if self.data is None:
@@ -159,7 +232,9 @@ class GenreDataModule(L.LightningDataModule):
     # -- loaders -------------------------------------------------------------
     def _loader(self, part: str, shuffle: bool) -> DataLoader:
         dataset = self.parts[part]
-        batches = EpochBatches(len(dataset), self.batch_size, shuffle, self.seed)
+        batches = (SeededBatches if isinstance(dataset, AugmentedBatches) else EpochBatches)(
+            len(dataset), self.batch_size, shuffle, self.seed
+        )
         return DataLoader(
             dataset,
             sampler=batches,
@@ -171,11 +246,11 @@ class GenreDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val", shuffle=False) if "val" in self.parts else []
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_part, shuffle=False)
+    def test_dataloader(self) -> DataLoader | list:
+        return self._loader(self.test_part, shuffle=False) if self.test_part else []
 
     # -- the normalisation travels with the checkpoint ------------------------
     def state_dict(self) -> dict:

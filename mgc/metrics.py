@@ -70,7 +70,7 @@ class RunMetrics:
     choices: dict[str, str]
     data: str
     split: str
-    test_part: str  # "test", or "val" for splits without a test part
+    test_part: str | None  # "test", "val" for splits without a test part, None when nothing is held out
     lr: float
     seed: int
     epochs: int

@@ -82,7 +82,7 @@ class GenreClassifier(L.LightningModule):
 
     # -- training ---------------------------------------------------------------
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        x, y, *_ = batch
+        x, y, *_ = batch  # y: class indices, or mixed one-hot rows under mixup (mgc.augment)
         logits = self(x)
         loss = self._loss(logits, y)
         if not torch.isfinite(loss):
@@ -90,7 +90,7 @@ class GenreClassifier(L.LightningModule):
                 f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
                 f"the last good checkpoint is kept in checkpoints/last.ckpt; lower optim.lr or check the features"
             )
-        self.train_acc(logits, y)
+        self.train_acc(logits, y if y.ndim == 1 else y.argmax(dim=1))
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))
         return loss

@@ -71,3 +71,33 @@ def plateau(
     """Reduce the learning rate when the validation loss stops improving."""
     sched = lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=factor, patience=patience)
     return {"scheduler": sched, "interval": interval, "monitor": monitor}
+
+
+def one_cycle(
+    optimizer: Optimizer,
+    steps_per_epoch: int,
+    max_epochs: int,
+    max_steps: int = -1,
+    warmup_fraction: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    cycle_momentum: bool = True,
+    interval: str = "step",
+) -> dict:
+    """torch ``OneCycleLR`` (Smith & Topin 2019): warm up to ``lr``, then anneal far below it, once over the run.
+
+    The cycle spans the whole run, ``max_steps`` optimizer steps when set
+    (> 0), else ``max_epochs`` epochs; the configs interpolate both from the
+    trainer group, so the cycle follows ``trainer.max_epochs=...`` overrides.
+    """
+    total = max_steps if max_steps and max_steps > 0 else steps_per_epoch * max_epochs
+    sched = lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=_base_lr(optimizer),
+        total_steps=max(2, int(total)),
+        pct_start=warmup_fraction,
+        div_factor=div_factor,
+        final_div_factor=final_div_factor,
+        cycle_momentum=cycle_momentum,
+    )
+    return {"scheduler": sched, "interval": interval}

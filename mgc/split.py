@@ -13,8 +13,10 @@ Four kinds, one per question a researcher asks:
 * :class:`KFoldSplit` is one fold of k-fold cross-validation by track,
   stratified by genre: across its ``folds`` runs every track is tested once.
 
-Every split returns ``{part: segment indices}`` with parts ``train``, ``val``
-and, when it has one, ``test``; the same seed gives the same split.
+Every split returns ``{part: segment indices}`` with a ``train`` part and,
+when it has them, ``val`` and ``test``; the same seed gives the same split.
+A split of ``train`` alone (``split=all_tracks``) trains a final model on every
+track, with the configuration's accuracy measured beforehand by ``make cv``.
 """
 
 from __future__ import annotations
@@ -87,8 +89,9 @@ class _ByTrack(Split):
 
     @staticmethod
     def _segments(features: FeatureSet, chosen: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
-        """Segment indices per part from the track indices chosen for it."""
-        return {p: np.flatnonzero(np.isin(features.tracks, np.concatenate(t))) for p, t in chosen.items()}
+        """Segment indices per part from the track indices chosen for it; a part given no track is left out."""
+        parts = {p: np.flatnonzero(np.isin(features.tracks, np.concatenate(t))) for p, t in chosen.items() if t}
+        return {p: idx for p, idx in parts.items() if len(idx)}
 
 
 class _FractionSplit(Split):
@@ -99,8 +102,8 @@ class _FractionSplit(Split):
         self.fractions = {k: float(v) for k, v in fractions.items()}
         self.seed = int(seed)
         unknown = set(self.fractions) - set(PARTS)
-        if unknown or not {"train", "val"} <= set(self.fractions):
-            raise MgcError(f"split.fractions={self.fractions}: parts must be train, val and optionally test")
+        if unknown or "train" not in self.fractions:
+            raise MgcError(f"split.fractions={self.fractions}: parts must be train and optionally val and test")
         if any(v <= 0 for v in self.fractions.values()) or abs(sum(self.fractions.values()) - 1) > 1e-6:
             raise MgcError(f"split.fractions={self.fractions}: each share must be > 0 and they must sum to 1")
 
@@ -188,21 +191,23 @@ class KFoldSplit(_ByTrack):
             )
         self.val_tracks_per_genre = None if val_tracks_per_genre is None else int(val_tracks_per_genre)
         self.val_fraction = float(val_fraction)
-        if self.val_tracks_per_genre is not None and self.val_tracks_per_genre < 1:
+        if self.val_tracks_per_genre is not None and self.val_tracks_per_genre < 0:
             raise MgcError(
-                f"split.val_tracks_per_genre={self.val_tracks_per_genre}: must be at least 1 "
+                f"split.val_tracks_per_genre={self.val_tracks_per_genre}: must be at least 0 "
                 f"(or null to keep split.val_fraction of the training tracks)"
             )
-        if self.val_tracks_per_genre is None and not 0 < self.val_fraction < 1:
+        if self.val_tracks_per_genre is None and not 0 <= self.val_fraction < 1:
             raise MgcError(
-                f"split.val_fraction={self.val_fraction}: must be > 0 and < 1 "
-                f"(the share of each genre's training tracks kept for validation)"
+                f"split.val_fraction={self.val_fraction}: must be >= 0 and < 1 "
+                f"(the share of each genre's training tracks kept for validation; 0: none)"
             )
 
     def _val_counts(self, n_train: int) -> dict[str, int]:
         """Training and validation tracks of one genre from its ``n_train`` tracks outside the test fold."""
         if self.val_tracks_per_genre is not None:
             return {"train": n_train - self.val_tracks_per_genre, "val": self.val_tracks_per_genre}
+        if self.val_fraction == 0:  # no validation: the last epoch is the model
+            return {"train": n_train, "val": 0}
         return _shares({"train": 1 - self.val_fraction, "val": self.val_fraction}, n_train)
 
     def _check_genre(self, genre: str, n_tracks: int) -> None:
@@ -214,7 +219,8 @@ class KFoldSplit(_ByTrack):
             )
         fewest = n_tracks - math.ceil(n_tracks / self.folds)  # training tracks of the fold that tests the most
         counts = self._val_counts(fewest)
-        if min(counts.values()) < 1:
+        wants_val = self.val_fraction > 0 if self.val_tracks_per_genre is None else self.val_tracks_per_genre > 0
+        if counts["train"] < 1 or (wants_val and counts["val"] < 1):
             held = (
                 f"split.val_tracks_per_genre={self.val_tracks_per_genre}"
                 if self.val_tracks_per_genre is not None

@@ -8,6 +8,7 @@ the run directory: ``.hydra/`` (the resolved config), ``tb/`` (TensorBoard),
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -31,6 +32,8 @@ from mgc.plots import save_confusion, save_curves
 
 __all__ = ["CONF_DIR", "check_config", "main", "run"]
 
+log = logging.getLogger(__name__)
+
 
 def check_set(cfg: DictConfig, groups: tuple[str, ...] | None = None) -> None:
     """One line for a mandatory value (``???``) left unset in ``groups`` (every group when None)."""
@@ -53,6 +56,24 @@ def check_config(cfg: DictConfig) -> None:
         raise MgcError(f"datamodule.batch_size={cfg.datamodule.batch_size}: must be a positive integer")
     if not cfg.train and not cfg.ckpt_path:
         raise MgcError("train=false needs ckpt_path=PATH: the checkpoint to test")
+
+
+def without_validation(cfg: DictConfig, split: str, callbacks: list[L.Callback]) -> list[L.Callback]:
+    """``callbacks`` less those that watch a validation metric, for a split without a validation part.
+
+    The last checkpoint is then the model (a fixed schedule, no selection); a
+    scheduler that needs a validation metric cannot run at all.
+    """
+    monitor = cfg.scheduler.get("monitor")
+    if monitor and str(monitor).startswith("val"):
+        raise MgcError(
+            f"scheduler={group_choices().get('scheduler', 'plateau')} watches {monitor}, but split {split} has no "
+            f"validation part; choose another scheduler (e.g. scheduler=one_cycle) or a split with validation"
+        )
+    kept = [c for c in callbacks if not str(getattr(c, "monitor", None) or "").startswith("val")]
+    if len(kept) < len(callbacks):
+        log.info("split %s has no validation part: the last epoch's weights are the model", split)
+    return kept
 
 
 def resolved_config(cfg: DictConfig, throw_on_missing: bool = False) -> dict:
@@ -122,7 +143,11 @@ def train_and_test(cfg: DictConfig) -> RunMetrics:
     configure_threads(cfg.get("threads"))
 
     datamodule = instantiate(
-        cfg.datamodule, source=instantiate(cfg.data), features=instantiate(cfg.features), split=instantiate(cfg.split)
+        cfg.datamodule,
+        source=instantiate(cfg.data),
+        features=instantiate(cfg.features),
+        split=instantiate(cfg.split),
+        augment=instantiate(cfg.augment),
     )
     if ckpt_path:  # test or resume with the checkpoint's normalisation, not statistics of today's split
         datamodule.load_state_dict(training_statistics(ckpt_path))
@@ -143,7 +168,11 @@ def train_and_test(cfg: DictConfig) -> RunMetrics:
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     if not loggers:  # logger=none: the lr monitor has nowhere to write
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    without_val = {}
+    if "val" not in datamodule.held_out:
+        callbacks = without_validation(cfg, datamodule.split.name, callbacks)
+        without_val = {"limit_val_batches": 0, "num_sanity_val_steps": 0}
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **without_val)
 
     start = time.perf_counter()
     if cfg.train:
@@ -152,8 +181,10 @@ def train_and_test(cfg: DictConfig) -> RunMetrics:
     epochs, history = int(trainer.current_epoch), list(module.history)  # testing the best ckpt reloads older ones
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     best = best or (ckpt_path if not cfg.train else None)  # fast_dev_run has no checkpoint: use current weights
-    trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)
-    trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+    if "val" in datamodule.held_out:
+        trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+    if datamodule.test_part:
+        trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
 
     metrics = RunMetrics(
         task_name=cfg.task_name,
@@ -195,7 +226,7 @@ def write_outputs(metrics: RunMetrics, history: list[dict], class_names: list[st
 def summary_line(metrics: RunMetrics) -> str:
     test = metrics.test
     if not test:
-        return f"split {metrics.split}: no test metrics | run {metrics.run_dir}"
+        return f"split {metrics.split}: nothing held out, no test metrics | run {metrics.run_dir}"
     part = "test part" if metrics.test_part == "test" else "no test part: tested on val"
     return (
         f"split {metrics.split} ({part}) | segment acc {test.segment.accuracy:.3f} | "
@@ -207,8 +238,17 @@ def summary_line(metrics: RunMetrics) -> str:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 @user_errors_exit
 def hydra_main(cfg: DictConfig) -> float:
-    """Hydra entry point; returns ``cfg.optimized_metric`` of the run (what sweepers such as Optuna maximise)."""
-    return train_and_test(cfg).select(cfg.optimized_metric)
+    """Hydra entry point; returns ``cfg.optimized_metric`` of the run (what sweepers such as Optuna maximise).
+
+    None when the metric's part was not evaluated (a split without validation
+    or test part): there is nothing to optimise, and the run itself succeeded.
+    """
+    metrics = train_and_test(cfg)
+    part = str(cfg.optimized_metric).split(".")[0]
+    if part in ("val", "test") and getattr(metrics, part) is None:
+        log.info("optimized_metric=%s: split %s has no %s part", cfg.optimized_metric, metrics.split, part)
+        return None
+    return metrics.select(cfg.optimized_metric)
 
 
 #: ``python train.py ...`` / ``mgc-train ...``

@@ -101,6 +101,15 @@ def test_validation_tracks_come_from_the_folds_training_tracks():
                 assert per_genre(fs, f["val"]) == [max(1, round(0.25 * n)) for n in train_total]
 
 
+@pytest.mark.parametrize("no_val", [{"val_fraction": 0}, {"val_tracks_per_genre": 0}])
+def test_folds_without_validation_train_on_every_track_outside_the_test_fold(no_val):
+    fs = features()
+    with_val = track_parts(fs, folds=3, seed=5)
+    for f, g in zip(track_parts(fs, folds=3, seed=5, **no_val), with_val):
+        assert set(f) == {"train", "test"}  # no empty val part for the datamodule to serve
+        assert f["test"] == g["test"] and f["train"] == g["train"] | g["val"]
+
+
 def test_the_seed_decides_the_folds():
     fs = features()
     a, b, c = (track_parts(fs, folds=3, seed=s) for s in (11, 11, 12))
@@ -135,11 +144,12 @@ def test_config_errors_are_one_line():
         )
     one_line_error(
         lambda: KFoldSplit(val_fraction=1.0),
-        "split.val_fraction=1.0: must be > 0 and < 1 (the share of each genre's training tracks kept for validation)",
+        "split.val_fraction=1.0: must be >= 0 and < 1 "
+        "(the share of each genre's training tracks kept for validation; 0: none)",
     )
     one_line_error(
-        lambda: KFoldSplit(val_tracks_per_genre=0),
-        "split.val_tracks_per_genre=0: must be at least 1 (or null to keep split.val_fraction of the training tracks)",
+        lambda: KFoldSplit(val_tracks_per_genre=-1),
+        "split.val_tracks_per_genre=-1: must be at least 0 (or null to keep split.val_fraction of the training tracks)",
     )
     KFoldSplit(val_fraction=1.0, val_tracks_per_genre=1)  # a count replaces the fraction
 

@@ -65,3 +65,18 @@ def test_plateau_keeps_the_rate_while_the_validation_loss_falls_and_halves_when_
 def test_none_keeps_the_learning_rate():
     opt, s = build("none")
     assert lrs(opt, s["scheduler"], 5) == [pytest.approx(0.1)] * 5
+
+
+@pytest.mark.parametrize("trainer", [{"max_epochs": 5}, {"max_epochs": 99, "max_steps": 50}])
+def test_one_cycle_warms_up_to_lr_then_anneals_over_the_whole_run(trainer):
+    """50 steps (5 epochs of 10, or max_steps=50): up to lr at 30%, down to lr/25e4 at the end."""
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    cfg = OmegaConf.merge({"trainer": trainer}, {"s": OmegaConf.load(CONF_DIR / "scheduler" / "one_cycle.yaml")}).s
+    s = instantiate(cfg)(opt, 10)
+    assert s["interval"] == "step" and opt.param_groups[0]["lr"] == pytest.approx(0.1 / 25)
+    seq = lrs(opt, s["scheduler"], 49)
+    # torch's warm-up ends after pct_start * total - 1 = 14 steps; then 35 steps down to the floor
+    assert max(seq) == pytest.approx(0.1) and seq.index(max(seq)) == 13
+    assert seq[-1] == pytest.approx(0.1 / 25 / 1e4)
+    assert seq[:14] == sorted(seq[:14]) and seq[13:] == sorted(seq[13:], reverse=True)
+    assert opt.param_groups[0]["betas"][0] == pytest.approx(0.95, abs=1e-3)  # momentum cycles back

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hydra.utils import instantiate
 
 from mgc.errors import MgcError
 from mgc.features import FeatureSet
@@ -66,10 +67,17 @@ def test_track_split_needs_track_ids():
         TrackSplit("track_80_10_10", {"train": 0.8, "val": 0.1, "test": 0.1}).assign(fs)
 
 
-@pytest.mark.parametrize("fractions", [{"train": 0.8, "val": 0.3}, {"train": 1.0}, {"train": 0.5, "dev": 0.5}])
+@pytest.mark.parametrize("fractions", [{"train": 0.8, "val": 0.3}, {"val": 1.0}, {"train": 0.5, "dev": 0.5}])
 def test_bad_fractions(fractions):
     with pytest.raises(MgcError, match="split.fractions"):
         SegmentSplit("s", fractions)
+
+
+def test_all_tracks_is_one_training_part_of_every_segment(make_cfg):
+    split = instantiate(make_cfg("split=all_tracks").split)
+    parts = split.assign(fake_features())
+    assert split.name == "all_tracks" and list(parts) == ["train"]
+    assert parts["train"].tolist() == list(range(300))
 
 
 def test_filtered_lists_ship_with_the_package():

@@ -195,6 +195,7 @@ def test_compiled_model_trains_like_the_eager_one_and_keeps_checkpoint_keys(make
         "scheduler=cyclic",
         "scheduler=plateau",
         "scheduler=cosine_restarts",
+        "scheduler=one_cycle",
         "logger=csv",
         "logger=none",
         "callbacks=early_stopping",
@@ -208,6 +209,31 @@ def test_scheduler_logger_and_callback_options_run(make_cfg, option):
     run_dir = Path(cfg.paths.run_dir)
     assert (run_dir / "csv" / "metrics.csv").is_file() == (option == "logger=csv")
     assert bool(list(run_dir.glob("tb/events.*"))) == (option not in ("logger=csv", "logger=none"))
+
+
+def test_a_split_without_validation_trains_on_a_fixed_schedule_and_tests_the_last_epoch(make_cfg, tmp_path):
+    cfg = make_cfg(
+        "split=kfold", "split.folds=4", "split.val_fraction=0", "callbacks=early_stopping", "trainer.max_epochs=3"
+    )
+    metrics = run(cfg)
+    assert metrics["epochs"] == 3  # early stopping watches val/loss: left out, not stopping on nothing
+    assert metrics["val"] == {} and metrics["test"]["segments"] == 40  # one of 4 tracks per genre, 4 segments
+    assert Path(metrics["best_checkpoint"]) == Path(cfg.paths.run_dir) / "checkpoints" / "last.ckpt"
+    assert [p.name for p in (Path(cfg.paths.run_dir) / "checkpoints").iterdir()] == ["last.ckpt"]
+
+
+def test_all_tracks_trains_a_final_model_on_everything_and_tests_nothing(make_cfg, capsys):
+    from mgc.predict import Predictor
+
+    cfg = make_cfg("split=all_tracks", "model=linear", "trainer.max_epochs=2")
+    metrics = run(cfg)
+    assert metrics["split"] == "all_tracks" and metrics["val"] == {} and metrics["test"] == {}
+    assert metrics["test_part"] is None and "nothing held out" in capsys.readouterr().out
+    ckpt = torch.load(metrics["best_checkpoint"], weights_only=True)
+    assert ckpt["epoch"] == 1 and Path(metrics["best_checkpoint"]).name == "last.ckpt"
+    assert not Predictor(metrics["best_checkpoint"]).predict(next(iter(Path(cfg.data.root).rglob("*.wav")))).error
+    with pytest.raises(MgcError, match=r"^scheduler=plateau watches val/loss, but split all_tracks has no valid"):
+        run(make_cfg("split=all_tracks", "scheduler=plateau", "model=linear", "trainer.max_epochs=1"))
 
 
 def test_training_from_a_data_10_json(make_cfg, tiny_source, tmp_path):

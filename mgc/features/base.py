@@ -131,6 +131,14 @@ class Extractor:
             "segments_per_clip": self.segments_per_clip,
         }
 
+    def gain_response(self) -> np.ndarray | None:
+        """How each ``(channel, bin)`` moves when the audio gets 1 dB louder (random gain in :mod:`mgc.augment`).
+
+        None (the default) where there is no such fixed shift: normalised or
+        colour-mapped features, statistics tables.
+        """
+        return None
+
     def compute(self, segments: np.ndarray) -> np.ndarray:
         """Features of stacked segments ``(n, samples)`` as ``(n, channels, bins, frames)``."""
         raise NotImplementedError

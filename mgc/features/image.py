@@ -45,6 +45,10 @@ class MFCCImage(MFCC):
     def params(self) -> dict:
         return {**super().params(), "colormap": self.colormap, "size": self.size}
 
+    def gain_response(self) -> None:
+        """None: each image is scaled to its own range, so a level change does not show."""
+        return None
+
     def compute(self, segments: np.ndarray) -> np.ndarray:
         return np.stack([self.render(m[0]) for m in super().compute(segments)]).astype(np.float32) / 255
 

@@ -55,5 +55,9 @@ class LogMel(Extractor):
             "top_db": self.top_db,
         }
 
+    def gain_response(self) -> np.ndarray:
+        """Every band moves by the dB (the ``top_db`` floor follows each segment's maximum)."""
+        return np.ones((1, self.n_mels), dtype=np.float32)
+
     def compute(self, segments: np.ndarray) -> np.ndarray:
         return log_mel(segments, self.sample_rate, self.n_fft, self.hop_length, self.n_mels, self.top_db)[:, None]

@@ -26,6 +26,8 @@ from mgc.errors import MgcError
 from mgc.features.base import Extractor, FeatureSet
 from mgc.features.mel import log_mel
 
+MEL_BANDS = 128  # librosa.feature.mfcc's default, as extract_data.py used it
+
 
 class MFCC(Extractor):
     """Mel-frequency cepstral coefficients per segment: ``(1, n_mfcc, frames)``.
@@ -47,8 +49,14 @@ class MFCC(Extractor):
     def params(self) -> dict:
         return {**super().params(), "n_mfcc": self.n_mfcc, "n_fft": self.n_fft, "hop_length": self.hop_length}
 
+    def gain_response(self) -> np.ndarray:
+        """Only c0 moves: the orthonormal DCT of ``d`` dB added to every mel band is ``d * sqrt(n_mels)`` in c0."""
+        response = np.zeros((1, self.n_mfcc), dtype=np.float32)
+        response[0, 0] = np.sqrt(MEL_BANDS)
+        return response
+
     def compute(self, segments: np.ndarray) -> np.ndarray:
-        mel_db = log_mel(segments, self.sample_rate, self.n_fft, self.hop_length)  # dB per segment (mgc.features.mel)
+        mel_db = log_mel(segments, self.sample_rate, self.n_fft, self.hop_length, MEL_BANDS)  # dB per segment
         return librosa.feature.mfcc(S=mel_db, n_mfcc=self.n_mfcc)[:, None]
 
 

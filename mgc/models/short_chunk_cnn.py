@@ -48,6 +48,9 @@ class ShortChunkCNN(nn.Module):
         Output channels of each block (one block per entry).
     dropout : float
         Dropout before the last linear layer.
+    dense_head : bool
+        The paper's head (linear, batch norm, ReLU, dropout, linear); False:
+        dropout and one linear layer on the pooled channels.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class ShortChunkCNN(nn.Module):
         num_classes: int,
         channels: Sequence[int] = (64, 64, 128, 128, 128, 128, 256),
         dropout: float = 0.5,
+        dense_head: bool = True,
     ):
         super().__init__()
         width = int(input_shape[0])
@@ -69,13 +73,8 @@ class ShortChunkCNN(nn.Module):
             ]
             width = c
         self.features = nn.Sequential(*blocks, nn.AdaptiveMaxPool2d(1), nn.Flatten())
-        self.head = nn.Sequential(
-            nn.Linear(width, width),
-            nn.BatchNorm1d(width),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(width, num_classes),
-        )
+        dense = [nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU()] if dense_head else []
+        self.head = nn.Sequential(*dense, nn.Dropout(dropout), nn.Linear(width, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and len(x) == 1:
