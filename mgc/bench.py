@@ -14,9 +14,11 @@ baseline measured in the same run, on the same data and cores:
    so peak RSS is its own.
 3. Training throughput (samples/s) of the Lightning pipeline vs a plain
    PyTorch loop over a ``TensorDataset``, same model, optimizer, batch size
-   and threads, for the journal's GRU and CNN; then variants of the plain loop
-   (batch slicing instead of per-item indexing; channels-last for the CNN;
-   ``torch.compile``, with the seconds its first batches took).
+   and threads, for the journal's GRU and CNN on MFCC segments and the
+   short-chunk CNN of ``experiment=recommended`` on 128-band log-mel segments;
+   then variants of the plain loop (batch slicing instead of per-item indexing;
+   channels-last for the journal's CNN; ``torch.compile`` for the journal's
+   models, with the seconds its first batches took).
 4. Peak RSS of extracting 1000 clips (against the size of their raw audio)
    and of a default training run.
 
@@ -309,17 +311,31 @@ def bench_loading(feats_cache: Path, work: Path, clips: int) -> dict:
 
 
 # -- 3. training throughput ---------------------------------------------------------
-def _models(quick: bool) -> dict:
-    from mgc.models import CNN, Recurrent
+#: The models measured, and the feature each trains on (13x130 MFCC or 128x130 log-mel segments).
+MODEL_FEATURES = {"gru": "mfcc", "cnn": "mfcc", "spectrogram_cnn": "logmel"}
 
-    shape = (1, 13, 130)
+
+def _models(quick: bool) -> dict[str, Callable[[], torch.nn.Module]]:
+    """The journal's GRU and CNN on MFCC, and the short-chunk CNN of ``experiment=recommended`` on log-mel."""
+    from omegaconf import OmegaConf
+
+    from mgc.cli import CONF_DIR
+    from mgc.models import CNN, Recurrent, ShortChunkCNN
+
+    mfcc, logmel = (1, 13, 130), (1, 128, 130)
+    recommended = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "experiment" / "recommended.yaml").model)
     # The CNN is measured in the default contiguous layout; the channels-last variant is its own row.
     if quick:
         return {
-            "gru": lambda: Recurrent(shape, 10, hidden_size=32),
-            "cnn": lambda: CNN(shape, 10, channels=(8, 8, 8, 16), channels_last=False),
+            "gru": lambda: Recurrent(mfcc, 10, hidden_size=32),
+            "cnn": lambda: CNN(mfcc, 10, channels=(8, 8, 8, 16), channels_last=False),
+            "spectrogram_cnn": lambda: ShortChunkCNN(logmel, 10, channels=(4, 8, 8), dense_head=False),
         }
-    return {"gru": lambda: Recurrent(shape, 10), "cnn": lambda: CNN(shape, 10, channels_last=False)}
+    return {
+        "gru": lambda: Recurrent(mfcc, 10),
+        "cnn": lambda: CNN(mfcc, 10, channels_last=False),
+        "spectrogram_cnn": lambda: ShortChunkCNN(logmel, 10, **recommended),
+    }
 
 
 def plain_loop(
@@ -401,25 +417,31 @@ def lightning_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, bat
     return timer.rate
 
 
-def bench_training(x: np.ndarray, y: np.ndarray, quick: bool) -> dict:
-    # Whole batches of 64 only: every variant then counts the same samples per step, and a last,
-    # smaller batch would make torch.compile compile again inside the timed part.
-    whole = len(y) // 64 * 64
-    x_t, y_t = torch.from_numpy(x[:whole]), torch.from_numpy(y[:whole])
+def bench_training(data: dict[str, tuple[np.ndarray, np.ndarray]], quick: bool) -> dict:
+    """Training throughput of each model of :func:`_models` on its feature's ``(x, labels)`` in ``data``."""
     results = {"threads": torch.get_num_threads()}
     for name, build in _models(quick).items():
+        x, y = data[MODEL_FEATURES[name]]
+        # Whole batches of 64 only: every variant then counts the same samples per step, and a last,
+        # smaller batch would make torch.compile compile again inside the timed part.
+        whole = len(y) // 64 * 64
+        x_t, y_t = torch.from_numpy(x[:whole]), torch.from_numpy(y[:whole])
         batches = 4 if quick else (10 if name == "gru" else 5)
 
-        def plain(build=build, batches=batches, **options) -> Callable[[], tuple[float, float]]:
+        def plain(build=build, batches=batches, x_t=x_t, y_t=y_t, **options) -> Callable[[], tuple[float, float]]:
             return lambda: plain_loop(build(), x_t, y_t, batches, **options)
 
         mgc_layout = {"per_item": False, "channels_last": name == "cnn"}  # sliced batches, channels-last CNN
         variants = {
             "plain": plain(),
-            "light": lambda build=build, batches=batches: (lightning_loop(build(), x_t, y_t, batches), 0.0),
+            "light": lambda build=build, batches=batches, x_t=x_t, y_t=y_t: (
+                lightning_loop(build(), x_t, y_t, batches),
+                0.0,
+            ),
             "sliced": plain(per_item=False),
-            "compiled": plain(**mgc_layout, compile=True),
         }
+        if name != "spectrogram_cnn":  # its row is Lightning vs plain; compiling it costs minutes on 2 cores
+            variants["compiled"] = plain(**mgc_layout, compile=True)
         if name == "cnn":
             variants["channels_last"] = plain(**mgc_layout)
         rates: dict[str, float] = {}
@@ -435,7 +457,7 @@ def bench_training(x: np.ndarray, y: np.ndarray, quick: bool) -> dict:
                 rate, warmup = variants[variant]()
                 rates[variant] = max(rates.get(variant, 0.0), rate)
                 warmups.setdefault(variant, warmup)
-        base, sliced, compiled = rates["plain"], rates["sliced"], rates["compiled"]
+        base, sliced = rates["plain"], rates["sliced"]
         default = rates.get("channels_last", sliced)
         entry = {
             "plain_samples_s": round(base, 1),
@@ -443,11 +465,15 @@ def bench_training(x: np.ndarray, y: np.ndarray, quick: bool) -> dict:
             "lightning_vs_plain": round(rates["light"] / base, 3),
             "plain_batch_slicing_samples_s": round(sliced, 1),
             "batch_slicing_gain": round(sliced / base, 3),
-            "compiled_samples_s": round(compiled, 1),
-            "compile_gain": round(compiled / default, 3),
-            "compile_warmup_s": round(warmups["compiled"], 1),
             "batches": batches,
+            "input_shape": list(x.shape[1:]),
         }
+        if "compiled" in rates:
+            entry |= {
+                "compiled_samples_s": round(rates["compiled"], 1),
+                "compile_gain": round(rates["compiled"] / default, 3),
+                "compile_warmup_s": round(warmups["compiled"], 1),
+            }
         if name == "cnn":
             entry.update(
                 {"channels_last_samples_s": round(default, 1), "channels_last_gain": round(default / sliced, 3)}
@@ -543,10 +569,11 @@ def table(r: dict) -> str:
             f"{lo['segments']} segments; RSS {lo['cache_peak_rss_mb']} vs {lo['json_peak_rss_mb']} MB",
         ),
     ]
-    for name in ("gru", "cnn"):
+    for name in ("gru", "cnn", "spectrogram_cnn"):
+        label = "short-chunk CNN (log-mel)" if name == "spectrogram_cnn" else name.upper()
         rows.append(
             (
-                f"{name.upper()} training: Lightning vs plain loop",
+                f"{label} training: Lightning vs plain loop",
                 f"{t[name]['lightning_vs_plain']}x",
                 ">= 0.95x",
                 f"{t[name]['lightning_samples_s']} vs {t[name]['plain_samples_s']} samples/s",
@@ -554,7 +581,7 @@ def table(r: dict) -> str:
         )
         rows.append(
             (
-                f"{name.upper()} plain loop: batch slicing vs per-item",
+                f"{label} plain loop: batch slicing vs per-item",
                 f"{t[name]['batch_slicing_gain']}x",
                 "",
                 f"{t[name]['plain_batch_slicing_samples_s']} samples/s",
@@ -674,8 +701,9 @@ def main(argv: list[str] | None = None) -> dict:
         seconds["logmel"], logmel = timed(bench_logmel, source, work)
         cache = next((work / "cache").glob("mfcc-*/index.json")).parent
         seconds["loading"], loading = timed(bench_loading, cache, work, clips=20 if quick else 1000)
-        feats = MFCC().load(cache)
-        seconds["training"], training = timed(bench_training, feats.x, feats.labels, quick)
+        mfcc, spectrograms = MFCC().load(cache), LogMel(cache_dir=str(work / "logmel-cache0")).extract(source)
+        data = {"mfcc": (mfcc.x, mfcc.labels), "logmel": (spectrograms.x, spectrograms.labels)}
+        seconds["training"], training = timed(bench_training, data, quick)
         seconds["memory"], memory = timed(bench_memory, source, work, clips=20 if quick else 1000, quick=quick)
     result = {
         "quick": quick,

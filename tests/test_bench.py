@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from mgc.bench import _models, format_copies, lightning_loop, main, plain_loop
+from mgc.bench import MODEL_FEATURES, _models, format_copies, lightning_loop, main, plain_loop
 from mgc.data import GTZAN, SyntheticGTZAN
 
 
@@ -31,20 +31,12 @@ def test_quick_bench_writes_every_field(tmp_path, capsys):
         assert e[key] > 0
     assert set(e["audio_s_per_s"]) == {"a", "b", "mgc"}
     assert saved["loading"]["segments"] == 200 and saved["loading"]["speedup"] > 0
-    for model in ("gru", "cnn"):
+    for model in ("gru", "cnn", "spectrogram_cnn"):
         t = saved["training"][model]
-        assert all(
-            math.isfinite(t[k]) and t[k] > 0
-            for k in (
-                "plain_samples_s",
-                "lightning_samples_s",
-                "lightning_vs_plain",
-                "plain_batch_slicing_samples_s",
-                "compiled_samples_s",
-                "compile_gain",
-                "compile_warmup_s",
-            )
-        )
+        compiled = ("compiled_samples_s", "compile_gain", "compile_warmup_s") if model != "spectrogram_cnn" else ()
+        rates = ("plain_samples_s", "lightning_samples_s", "lightning_vs_plain", "plain_batch_slicing_samples_s")
+        assert all(math.isfinite(t[k]) and t[k] > 0 for k in (*rates, *compiled))
+    assert saved["training"]["spectrogram_cnn"]["input_shape"] == [1, 128, 130]  # log-mel, not MFCC
     assert saved["training"]["cnn"]["channels_last_gain"] > 0
     m = saved["memory"]
     assert m["extraction_peak_rss_mb"] > 0 and m["train_peak_rss_mb"] > 0
@@ -62,7 +54,7 @@ def test_quick_bench_writes_every_field(tmp_path, capsys):
     assert e["targets"] == {"speedup_vs_a": 3.0, "speedup_vs_b": 1.3, "max_abs_diff": 1e-4}
     lo = saved["loading"]
     assert lo["speedup"] == ratio_of(lo["json_s"], lo["cache_s"], 0.05) and lo["targets"] == {"speedup": 50.0}
-    for model in ("gru", "cnn"):
+    for model in ("gru", "cnn", "spectrogram_cnn"):
         t = saved["training"][model]
         assert t["lightning_vs_plain"] == ratio_of(t["lightning_samples_s"], t["plain_samples_s"], 0.01)
         assert t["batch_slicing_gain"] == ratio_of(t["plain_batch_slicing_samples_s"], t["plain_samples_s"], 0.01)
@@ -77,16 +69,18 @@ def test_quick_bench_writes_every_field(tmp_path, capsys):
     assert lm["speedup_vs_loop"] == ratio_of(lm["loop_s"], lm["mgc_s"], 0.02)
     assert lm["audio_s_per_s"]["mgc"] == ratio_of(lm["audio_seconds"], lm["mgc_s"], 0.02)
     assert "log-mel extraction vs per-segment librosa loop" in out
+    assert "short-chunk CNN (log-mel) training: Lightning vs plain loop" in out
 
 
-@pytest.mark.parametrize("name", ["gru", "cnn"])
+@pytest.mark.parametrize("name", ["gru", "cnn", "spectrogram_cnn"])
 def test_the_full_size_bench_models_train_in_both_loops(name):
     """`--quick` swaps in small models; the models behind README's Performance table run here, one step each."""
     build = _models(quick=False)[name]
     assert sum(p.numel() for p in build().parameters()) > 10 * sum(
         p.numel() for p in _models(True)[name]().parameters()
     )
-    x, y = torch.randn(64 * 3, 1, 13, 130), torch.randint(0, 10, (64 * 3,))
+    bins = 128 if MODEL_FEATURES[name] == "logmel" else 13
+    x, y = torch.randn(64 * 3, 1, bins, 130), torch.randint(0, 10, (64 * 3,))
     rate, _ = plain_loop(build(), x, y, batches=1, per_item=False)
     assert math.isfinite(rate) and rate > 0
     assert lightning_loop(build(), x, y, batches=1) > 0
