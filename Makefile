@@ -36,11 +36,11 @@ format: install
 extract: install
 	$(PY) scripts/extract.py $(ARGS)
 
-## Every journal entry (conf/experiment/) in sequence on the default data, then the report.
+## Every journal entry (conf/experiment/, less mgc's own `recommended`) in sequence on the default data, then the report.
 ## CPU cap: JOURNAL_EPOCHS=3 epochs each; `make journal JOURNAL_EPOCHS=` runs the journal's own epoch counts.
 JOURNAL_EPOCHS ?= 3
 JOURNAL_DIR    := outputs/journal/$(shell date +%Y-%m-%d_%H-%M-%S)
-EXPERIMENTS    := $(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml))))
+EXPERIMENTS    := $(filter-out recommended,$(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml)))))
 journal: install
 	@set -e; for e in $(EXPERIMENTS); do \
 	  echo "== $$e"; \

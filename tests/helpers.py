@@ -30,6 +30,11 @@ TINY = ["data.clips_per_genre=4", "data.duration=12", "callbacks.progress_bar.re
 NARROW = {"cnn": ["model.channels=[16,16,16,32]"], "short_chunk_cnn": ["model.channels=[8,8,16,16,16,16,32]"]}
 
 
+#: conf/experiment/ holds the journal's entries (named by their date, e.g. mar05_gru) and mgc's recommendation.
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+JOURNAL = [e for e in EXPERIMENTS if e != "recommended"]
+
+
 def compose_cfg(shared: Path, outputs: Path, run_dir: Path, *overrides: str, tiny: bool = True) -> DictConfig:
     """conf/train.yaml composed as ``python train.py`` would, data and cache under ``shared``."""
     GlobalHydra.instance().clear()

@@ -7,15 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import EXPERIMENTS, JOURNAL
 
 from mgc.report import write_report
-from mgc.train import CONF_DIR, run
-
-EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+from mgc.train import run
 
 
 def test_the_journal_has_every_entry():
-    assert EXPERIMENTS == [
+    assert EXPERIMENTS == sorted([*JOURNAL, "recommended"])
+    assert JOURNAL == [
         "feb16_linear",
         "feb20_resnet18",
         "feb21_resnet18_shuffled",
@@ -33,7 +33,7 @@ def test_the_journal_has_every_entry():
     ]
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("experiment", JOURNAL)
 def test_every_experiment_composes_and_runs(make_cfg, experiment):
     cfg = make_cfg(f"experiment={experiment}", "+trainer.fast_dev_run=true")
     if cfg.features._target_.endswith("MFCCImage"):
@@ -75,3 +75,30 @@ def test_report_from_two_real_runs(make_cfg, tmp_path):
     assert "track_80_10_10 |" in md  # no footnote on the honest split
     for png in ("accuracy.png", "confusion_matrices.png"):
         assert (tmp_path / "report" / png).stat().st_size > 10_000
+
+
+def test_recommended_trains_on_every_track_and_cross_validates_as_the_readme_says(make_cfg):
+    cfg = make_cfg("experiment=recommended", "+trainer.fast_dev_run=true")
+    choices = cfg.hydra.runtime.choices
+    assert (choices.features, choices.model, choices.optim, choices.scheduler, choices.augment, choices.split) == (
+        "logmel",
+        "short_chunk_cnn",
+        "adamw",
+        "one_cycle",
+        "specaug",
+        "all_tracks",
+    )
+    final = run(cfg)
+    assert final["task_name"] == "recommended" and final["test"] == {} and final["val"] == {}
+    # what `make cv ARGS="experiment=recommended split.val_fraction=0 ..."` runs, fold by fold
+    fold = run(
+        make_cfg(
+            "experiment=recommended",
+            "split=kfold",
+            "split.folds=4",
+            "split.val_fraction=0",
+            "trainer.max_epochs=1",
+            "+trainer.limit_train_batches=1",
+        )
+    )
+    assert fold["split"] == "kfold4.fold0" and fold["test"]["tracks"] == 10 and fold["val"] == {}

@@ -15,7 +15,7 @@ from typing import ClassVar
 import lightning.pytorch as L
 import pytest
 import torch
-from helpers import ROOT, compose_cfg
+from helpers import JOURNAL, ROOT, compose_cfg
 from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -23,7 +23,6 @@ from torch.optim import lr_scheduler
 
 from mgc.train import CONF_DIR, run
 
-EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 #: Quick runs: no TensorBoard (its confusion figures cost more than the training), tiny linear model.
 QUICK = ["model=linear", "logger=none"]
 
@@ -281,11 +280,11 @@ def readme_journal_table() -> list[dict[str, str]]:
 def test_readme_journal_rows_are_the_experiment_configs():
     names = [row["name"] for row in readme_journal_table()]
     assert len(names) == len(set(names)), "a journal row is listed twice"
-    assert set(names) == set(EXPERIMENTS)
-    assert len(EXPERIMENTS) == 14
+    assert set(names) == set(JOURNAL)
+    assert len(JOURNAL) == 14
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("name", JOURNAL)
 def test_readme_journal_row_matches_the_composed_config(make_cfg, name):
     row = {r["name"]: r for r in readme_journal_table()}.get(name)
     assert row, f"README's journal table has no row {name}"
