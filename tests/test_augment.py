@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from helpers import compose_cfg
 from hydra.utils import instantiate
 
 from mgc.augment import Augment, ClipCrops
@@ -190,3 +193,24 @@ def test_gain_in_the_datamodule_moves_only_c0_of_the_mfcc_by_the_normalised_resp
     assert torch.allclose(c0, c0[:, :1].expand_as(c0), atol=1e-5)  # the same shift in every frame
     db = c0[:, 0] * built[0].std[0, 0, 0] / np.sqrt(128)  # back to dB through the normalisation
     assert db.abs().max() <= 6 + 1e-4 and db.abs().max() > 3 and db.std() > 1
+
+
+def test_a_resumed_augmented_run_ends_with_the_weights_of_an_uninterrupted_one(shared_dir, tmp_path):
+    """The augmentation's draws depend on (seed, epoch, batch) only: resuming at epoch 2 replays epoch 2 exactly."""
+
+    def cfg(name: str, epochs: int, *extra: str):
+        return compose_cfg(
+            shared_dir, tmp_path / "outputs", tmp_path / name, "augment=specaug", "augment.gain_db=3", "model=mlp",
+            f"trainer.max_epochs={epochs}", *extra,
+        )  # fmt: skip
+
+    first = run(cfg("first", 2))
+    resumed = run(cfg("resumed", 3, f"ckpt_path={Path(first['run_dir']) / 'checkpoints' / 'last.ckpt'}"))
+    straight = run(cfg("straight", 3))
+    a, b = (
+        torch.load(Path(r["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True) for r in (resumed, straight)
+    )
+    assert a["epoch"] == b["epoch"] == 2
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in b["state_dict"])
+    two = torch.load(Path(first["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert not all(torch.equal(two[k], b["state_dict"][k]) for k in b["state_dict"])  # epoch 3 did train
