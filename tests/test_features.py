@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import librosa
 import numpy as np
@@ -13,7 +14,7 @@ from threadpoolctl import threadpool_info
 
 from mgc.data import GTZAN
 from mgc.errors import MgcError
-from mgc.features import MFCC, Chroma, MFCCFromJSON, MFCCImage, export_json, load_json
+from mgc.features import MFCC, Chroma, LogMel, MFCCFromJSON, MFCCImage, export_json, load_json
 
 
 def test_mfcc_equals_the_per_segment_reference(tiny_source, tmp_path):
@@ -137,7 +138,8 @@ def test_crash_mid_write_leaves_no_cache(tiny_source, tmp_path, monkeypatch):
     assert len(feats) == 160
 
 
-def test_bad_clips_are_skipped_and_listed(tmp_path, caplog):
+def _folder_with_bad_clips(tmp_path: Path) -> Path:
+    """Two good 6.5-s clips per genre, and clips that are not audio, truncated, too short, 44.1 kHz stereo."""
     root = tmp_path / "genres"
     for g in ("blues", "rock"):
         for i in range(2):
@@ -147,6 +149,11 @@ def test_bad_clips_are_skipped_and_listed(tmp_path, caplog):
     (root / "blues" / "blues.00054.wav").write_bytes(good[:200])  # truncated, like jazz.00054
     write_tone(root / "blues" / "blues.00003.wav", 1.0)  # shorter than one segment
     write_tone(root / "rock" / "rock.00003.wav", 6.5, sr=44100, channels=2)  # resampled and downmixed
+    return root
+
+
+def test_bad_clips_are_skipped_and_listed(tmp_path, caplog):
+    root = _folder_with_bad_clips(tmp_path)
     feats = MFCC(cache_dir=tmp_path / "cache").extract(GTZAN(tmp_path))
     assert feats.track_ids == ["blues.00000", "blues.00001", "rock.00000", "rock.00001", "rock.00003"]
     assert len(feats) == 10  # two 3-s segments per usable clip
@@ -164,3 +171,15 @@ def test_bad_clips_are_skipped_and_listed(tmp_path, caplog):
     assert sr == 22050 and y.ndim == 1
     ref = librosa.feature.mfcc(y=y[:66150], sr=22050, n_mfcc=13, n_fft=2048, hop_length=512)
     np.testing.assert_allclose(feats.x[8, 0], ref, atol=1e-4)
+
+
+def test_logmel_skips_and_lists_the_same_bad_clips(tmp_path, caplog):
+    _folder_with_bad_clips(tmp_path)
+    feats = LogMel(cache_dir=tmp_path / "cache").extract(GTZAN(tmp_path))
+    assert feats.track_ids == ["blues.00000", "blues.00001", "rock.00000", "rock.00001", "rock.00003"]
+    assert feats.x.shape == (10, 1, 128, 130)
+    listed = next((tmp_path / "cache").glob("logmel-*/skipped.txt")).read_text().splitlines()
+    skipped = dict(line.split("\t") for line in listed)
+    assert sorted(Path(p).name for p in skipped) == ["blues.00003.wav", "blues.00054.wav", "rock.00002.wav"]
+    assert skipped[str(tmp_path / "genres" / "blues" / "blues.00003.wav")].startswith("too short (1.00 s")
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 3
