@@ -140,41 +140,37 @@ class ClipCrops:
     Parameters
     ----------
     x : Tensor
-        Every segment of the data set ``(segments, channels, bins, frames)``,
-        normalised, in cache order (a clip's segments are consecutive).
-    tracks : Tensor
-        The track of each segment.
-    train : Tensor
-        Indices of the training segments.
+        The training segments ``(segments, channels, bins, frames)``, normalised.
+    tracks, index : Tensor
+        The track of each row of ``x`` and its index in the data set (cache
+        order: a clip's segments have consecutive indices).
 
     A crop for training segment ``i`` starts at a uniformly drawn frame of the
     run of consecutive training segments of its clip that holds ``i`` (the
-    whole clip under a track split), and is ``frames`` long.
+    whole clip under a track split) and is ``frames`` long. It is gathered
+    from ``x`` directly: no second copy of the features.
     """
 
-    def __init__(self, x: torch.Tensor, tracks: torch.Tensor, train: torch.Tensor):
-        self.frames = x.shape[-1]
-        train = torch.sort(train).values
-        # frames of the training segments laid end to end: (channels, bins, segments * frames)
-        self.strip = x[train].permute(1, 2, 0, 3).reshape(*x.shape[1:3], -1)
-        same_run = (tracks[train][1:] == tracks[train][:-1]) & (train[1:] == train[:-1] + 1)
-        run_id = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(~same_run, 0)])
-        first = torch.zeros(int(run_id[-1]) + 1, dtype=torch.long).scatter_reduce(
-            0, run_id, torch.arange(len(train)), "amin", include_self=False
+    def __init__(self, x: torch.Tensor, tracks: torch.Tensor, index: torch.Tensor):
+        self.x, self.frames = x, x.shape[-1]
+        self.order = torch.argsort(index)  # row of x at each place of the clips laid end to end
+        index, tracks = index[self.order], tracks[self.order]
+        same_run = (tracks[1:] == tracks[:-1]) & (index[1:] == index[:-1] + 1)
+        run = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(~same_run, 0)])
+        first = torch.zeros(int(run[-1]) + 1, dtype=torch.long).scatter_reduce(
+            0, run, torch.arange(len(run)), "amin", include_self=False
         )
-        length = torch.bincount(run_id)
-        position = torch.full((len(x),), -1, dtype=torch.long)
-        position[train] = torch.arange(len(train))
-        self.position = position  # segment index -> its place in the strip
-        self.run_start = first[run_id] * self.frames  # per strip place: first frame of its run
-        self.run_span = (length[run_id] - 1) * self.frames  # latest start within the run
+        self.run_start = first[run] * self.frames  # per place: the first frame of its run
+        self.run_span = (torch.bincount(run)[run] - 1) * self.frames  # per place: the latest start in its run
+        self.place = torch.full((int(index[-1]) + 1,), -1, dtype=torch.long)
+        self.place[index] = torch.arange(len(index))  # data set index -> place
 
     def __call__(self, index: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """Crops for the training segments ``index``: ``(len(index), channels, bins, frames)``."""
-        place = self.position[index]
-        if (place < 0).any():
+        place = self.place[index.clamp_max(len(self.place) - 1)]
+        if (place < 0).any() or (index >= len(self.place)).any():
             raise ValueError("ClipCrops: asked for a segment outside the training part")
         offset = torch.from_numpy((rng.random(len(index)) * (self.run_span[place] + 1).numpy()).astype(np.int64))
-        start = self.run_start[place] + offset
-        frames = start[:, None] + torch.arange(self.frames)  # (batch, frames)
-        return self.strip[:, :, frames].permute(2, 0, 1, 3)
+        frame = (self.run_start[place] + offset)[:, None] + torch.arange(self.frames)  # (batch, frames), end to end
+        rows, columns = self.order[frame // self.frames], frame % self.frames
+        return self.x[rows, :, :, columns].permute(0, 2, 3, 1)  # (batch, frames, ch, bins) -> (batch, ch, bins, frames)

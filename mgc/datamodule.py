@@ -172,7 +172,7 @@ class GenreDataModule(L.LightningDataModule):
             for p, i in ((p, torch.as_tensor(idx)) for p, idx in indices.items())
         }
         if self.augment is not None:
-            self.parts["train"] = self._augmented(self.parts["train"].tensors, x, tracks, train, len(data.class_names))
+            self.parts["train"] = self._augmented(self.parts["train"].tensors, len(data.class_names))
         self.data = data
         sizes = ", ".join(f"{p} {len(d)}" for p, d in self.parts.items())
         log.info("split %s: %s segments (%s)", self.split.name, sizes, data.source)
@@ -181,23 +181,16 @@ class GenreDataModule(L.LightningDataModule):
         elif "test" not in self.parts:
             log.info("split %s has no test part: testing runs on the validation part", self.split.name)
 
-    def _augmented(
-        self,
-        tensors: tuple[torch.Tensor, ...],
-        x: torch.Tensor,
-        tracks: torch.Tensor,
-        train: torch.Tensor,
-        classes: int,
-    ) -> AugmentedBatches:
-        """The training part through ``self.augment``: crops cut from ``x`` (every segment, normalised), then
-        gain, masks and mixup."""
+    def _augmented(self, tensors: tuple[torch.Tensor, ...], classes: int) -> AugmentedBatches:
+        """The training part ``(x, labels, tracks, index)`` through ``self.augment``: crops, gain, masks, mixup."""
         augment, gain = self.augment, self.features.gain_response()
+        x, _, tracks, index = tensors
         augment.check(self.features.name, tuple(x.shape[1:]), gain)
         if gain is not None:
             gain = torch.as_tensor(gain, dtype=torch.float32)
             if self.normalize:
                 gain = gain / self.std[..., 0]
-        crops = ClipCrops(x, tracks, train) if augment.random_crop else None
+        crops = ClipCrops(x, tracks, index) if augment.random_crop else None
         log.info("training batches augmented: %s", augment)
         return AugmentedBatches(tensors, augment, crops, gain, classes)
 
