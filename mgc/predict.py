@@ -2,12 +2,16 @@
 
     mgc-predict ckpt=outputs/runs/.../checkpoints/last.ckpt files=[song.wav,other.mp3]
     python -m mgc.predict ckpt=... files=[song.wav] json=true     # or --json: one JSON document
+    mgc-predict ckpt=[fold0.ckpt,fold1.ckpt,...] files=[song.wav]  # an ensemble, e.g. the folds of `make cv`
 
 The checkpoint's inference contract (:mod:`mgc.checkpoint`) says which
 features to extract, with which parameters: they are extracted from each file
 over its whole length in consecutive segments, normalised with the training
 statistics, and the genres are ranked by the mean of the segments'
-log-probabilities. A file that cannot be read gets a one-line error; the
+log-probabilities. Several checkpoints (trained on the same features and
+genres, e.g. the fold models of a cross-validation) form an ensemble: the
+genres are ranked by the mean over the models of each one's mean segment
+log-probability. A file that cannot be read gets a one-line error; the
 other files are still classified. Exit status: 0, 1 when some file could not
 be classified, 2 on a user error (a bad checkpoint or arguments).
 """
@@ -56,20 +60,27 @@ class Prediction:
 
 
 class Predictor:
-    """A checkpoint's model, features and normalisation, ready to classify files."""
+    """The models, features and normalisation of one or more checkpoints, ready to classify files."""
 
-    def __init__(self, ckpt: str | Path):
-        spec = InferenceSpec.load(ckpt)
-        self.class_names = spec.class_names
+    def __init__(self, ckpt: str | Path | list[str | Path]):
+        paths = list(ckpt) if isinstance(ckpt, list | tuple) else [ckpt]
+        specs = [InferenceSpec.load(p) for p in paths]
         # every full segment of the file, however long, with the training parameters
-        self.features: Extractor = instantiate(OmegaConf.merge(spec.features, {"segments_per_clip": None}))
+        extractors = [instantiate(OmegaConf.merge(s.features, {"segments_per_clip": None})) for s in specs]
+        for path, spec, extractor in zip(paths[1:], specs[1:], extractors[1:]):
+            if extractor.params() != extractors[0].params() or spec.class_names != specs[0].class_names:
+                raise MgcError(
+                    f"ckpt={path} was trained on other features or genres than ckpt={paths[0]}; an ensemble "
+                    f"needs checkpoints of one feature config and one genre list (e.g. the folds of make cv)"
+                )
+        self.class_names = specs[0].class_names
+        self.features: Extractor = extractors[0]
         if not self.features.from_audio:
             raise MgcError(
-                f"ckpt={ckpt}: its features ({self.features.name}) were read from a table, not computed "
+                f"ckpt={paths[0]}: its features ({self.features.name}) were read from a table, not computed "
                 f"from audio, so it cannot classify audio files; train on an audio feature (mfcc-json, ...)"
             )
-        self.model = spec.build_model()
-        self.mean, self.std = spec.mean, spec.std
+        self.members = [(spec.build_model(), spec.mean, spec.std) for spec in specs]
 
     @torch.no_grad()
     def predict(self, path: str | Path) -> Prediction:
@@ -79,24 +90,31 @@ class Predictor:
         if feats is None:
             return Prediction(str(path), error=reason)
         x = torch.from_numpy(feats)
-        if self.mean is not None:
-            x = (x - self.mean) / self.std
-        logp = torch.log_softmax(self.model(x), dim=1).mean(0)
+        logp = torch.stack([self._track_log_probs(x, *member) for member in self.members]).mean(0)
         probs = torch.softmax(logp, dim=0)  # renormalised mean log-probability, as for track accuracy
         order = torch.argsort(probs, descending=True)
         return Prediction(str(path), [(self.class_names[i], float(probs[i])) for i in order], len(x))
 
+    @staticmethod
+    def _track_log_probs(
+        x: torch.Tensor, model: torch.nn.Module, mean: torch.Tensor | None, std: torch.Tensor | None
+    ) -> torch.Tensor:
+        """One model's mean log-probability over the segments ``x`` (normalised with its own statistics)."""
+        if mean is not None:
+            x = (x - mean) / std
+        return torch.log_softmax(model(x), dim=1).mean(0)
+
 
 @user_errors_exit
 def main(argv: list[str] | None = None) -> int:
-    """``mgc-predict ckpt=PATH files=[a.wav,b.mp3] [json=true | --json]``; returns the exit status."""
+    """``mgc-predict ckpt=PATH|[PATH,...] files=[a.wav,b.mp3] [json=true | --json]``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = OmegaConf.from_cli([a for a in argv if a != "--json"])
     as_json = "--json" in argv or bool(args.get("json", False))
     if not args.get("ckpt") or not args.get("files"):
         raise MgcError("ckpt= and files= are required: mgc-predict ckpt=PATH files=[a.wav,b.mp3] [json=true]")
     files = list(args.files) if OmegaConf.is_list(args.files) else [str(args.files)]
-    predictor = Predictor(args.ckpt)
+    predictor = Predictor(list(args.ckpt) if OmegaConf.is_list(args.ckpt) else args.ckpt)
     results = [predictor.predict(f) for f in files]
     if as_json:
         print(json.dumps([r.as_dict() for r in results], indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -179,3 +180,26 @@ def predict_main_exit(*argv: str) -> int:
     with pytest.raises(SystemExit) as stop:
         predict_main(list(argv))
     return stop.value.code
+
+
+def test_an_ensemble_of_checkpoints_averages_their_track_log_probabilities(
+    make_cfg, overfit_checkpoint, tiny_source, capsys
+):
+    """ckpt=[a,b]: the mean over models of each one's mean segment log-probability (the folds of make cv)."""
+    other = run(make_cfg("model=linear", "optim=adam", "trainer.max_epochs=3"))["best_checkpoint"]
+    clip = tiny_source.clips()[5].path
+    ensemble = Predictor([overfit_checkpoint, other]).predict(clip)
+    single = [dict(Predictor(c).predict(clip).ranking) for c in (overfit_checkpoint, other)]
+    genres = list(single[0])
+    # a single model's probabilities are softmax(mean log p): their logs are its log-probabilities up to a constant
+    mixed = torch.softmax(torch.tensor([[math.log(s[g]) for g in genres] for s in single]).mean(0), dim=0)
+    assert [dict(ensemble.ranking)[g] for g in genres] == pytest.approx(mixed.tolist(), abs=1e-5)
+    assert ensemble.ranking != Predictor(other).predict(clip).ranking  # both models count
+    capsys.readouterr()
+    assert predict_main([f"ckpt=[{overfit_checkpoint},{other}]", f"files=[{clip}]", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["ranking"][0]["genre"] == ensemble.ranking[0][0]
+
+    chroma = run(make_cfg("features=chroma", "model=linear", "trainer.max_epochs=1"))["best_checkpoint"]
+    with pytest.raises(MgcError, match=r"was trained on other features or genres than ckpt=") as err:
+        Predictor([overfit_checkpoint, chroma])
+    assert "\n" not in str(err.value)

@@ -184,7 +184,8 @@ def test_compiled_model_trains_like_the_eager_one_and_keeps_checkpoint_keys(make
     assert compiled["test"]["loss"] == pytest.approx(eager["test"]["loss"], rel=1e-3)
     state = torch.load(compiled["best_checkpoint"], weights_only=True)["state_dict"]
     assert not [k for k in state if "_orig_mod" in k]  # compiled in place: checkpoints stay portable
-    weights = Predictor(compiled["best_checkpoint"]).model.state_dict()  # an eager model loads them strictly
+    ((model, _, _),) = Predictor(compiled["best_checkpoint"]).members
+    weights = model.state_dict()  # an eager model loads them strictly
     assert all(torch.equal(v, state[f"model.{k}"]) for k, v in weights.items())
 
 
