@@ -540,8 +540,31 @@ def bench_memory(source: GTZAN, work: Path, clips: int, quick: bool) -> dict:
 
 # -- the table ----------------------------------------------------------------------
 def table(r: dict) -> str:
-    e, lo, t, m = r["extraction"], r["loading"], r["training"], r["memory"]
-    rows = [
+    """The rows of every part ``r`` holds (``--training-only`` runs hold one)."""
+    rows = []
+    if "extraction" in r:
+        rows += extraction_rows(r)
+    if "training" in r:
+        rows += training_rows(r["training"])
+    if "memory" in r:
+        m = r["memory"]
+        rows.append(
+            (
+                "peak RSS: extraction",
+                f"{m['extraction_peak_rss_mb']} MB",
+                "< raw audio",
+                f"{m['extraction_clips']} clips, raw audio {m['raw_audio_mb']} MB",
+            )
+        )
+        rows.append(
+            ("peak RSS: default training run", f"{m['train_peak_rss_mb']} MB", "", f"{m['train_epochs']} epoch")
+        )
+    return render_rows(rows)
+
+
+def extraction_rows(r: dict) -> list[tuple[str, str, str, str]]:
+    e, lo = r["extraction"], r["loading"]
+    return [
         (
             "MFCC extraction vs classic loop (A)",
             f"{e['speedup_vs_a']}x",
@@ -569,6 +592,10 @@ def table(r: dict) -> str:
             f"{lo['segments']} segments; RSS {lo['cache_peak_rss_mb']} vs {lo['json_peak_rss_mb']} MB",
         ),
     ]
+
+
+def training_rows(t: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
     for name in ("gru", "cnn", "spectrogram_cnn"):
         label = "short-chunk CNN (log-mel)" if name == "spectrogram_cnn" else name.upper()
         rows.append(
@@ -604,15 +631,10 @@ def table(r: dict) -> str:
                 f"{t[name]['compiled_samples_s']} samples/s after {t[name]['compile_warmup_s']} s compiling",
             )
         )
-    rows.append(
-        (
-            "peak RSS: extraction",
-            f"{m['extraction_peak_rss_mb']} MB",
-            "< raw audio",
-            f"{m['extraction_clips']} clips, raw audio {m['raw_audio_mb']} MB",
-        )
-    )
-    rows.append(("peak RSS: default training run", f"{m['train_peak_rss_mb']} MB", "", f"{m['train_epochs']} epoch"))
+    return rows
+
+
+def render_rows(rows: list[tuple[str, str, str, str]]) -> str:
     width = max(len(r[0]) for r in rows)
     lines = [f"{'measure'.ljust(width)} | ratio | target | detail", "-" * (width + 40)]
     lines += [f"{a.ljust(width)} | {b} | {c} | {d}" for a, b, c, d in rows]
@@ -663,7 +685,7 @@ def real_table(r: dict) -> str:
 
 @user_errors_exit
 def main(argv: list[str] | None = None) -> dict:
-    """``python -m mgc.bench [--quick] [--data-root DIR] [--out DIR]``; returns what bench.json holds."""
+    """``python -m mgc.bench [--quick] [--data-root DIR | --training-only] [--out DIR]``; returns bench.json."""
     parser = argparse.ArgumentParser(description="mgc benchmarks (ratios against same-process baselines)")
     parser.add_argument(
         "--quick",
@@ -678,6 +700,11 @@ def main(argv: list[str] | None = None) -> dict:
         metavar="DIR",
         help="a GTZAN folder (real clips): runs the extraction benchmark only, on its clips and on copies of them "
         "in the other format (.au for .wav, .wav for .au; written to a temporary folder, nothing under DIR)",
+    )
+    parser.add_argument(
+        "--training-only",
+        action="store_true",
+        help="part 3 alone (training throughput, a few minutes): the features it trains on are extracted untimed",
     )
     args = parser.parse_args(argv)
     quick = args.quick
@@ -697,13 +724,14 @@ def main(argv: list[str] | None = None) -> dict:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(work / "inductor")
         source = SyntheticGTZAN(work / "data", clips_per_genre=1 if quick else 10, duration=30.0, seed=0)
         seconds = {"data": timed(source.prepare)[0]}
+        if args.training_only:
+            seconds["training"], training = timed(bench_training, training_data(source, work), quick)
+            return finish(args.out, {"quick": quick, **environment(), "training": training}, seconds, table)
         seconds["extraction"], extraction = timed(bench_extraction, source, work)
         seconds["logmel"], logmel = timed(bench_logmel, source, work)
         cache = next((work / "cache").glob("mfcc-*/index.json")).parent
         seconds["loading"], loading = timed(bench_loading, cache, work, clips=20 if quick else 1000)
-        mfcc, spectrograms = MFCC().load(cache), LogMel(cache_dir=str(work / "logmel-cache0")).extract(source)
-        data = {"mfcc": (mfcc.x, mfcc.labels), "logmel": (spectrograms.x, spectrograms.labels)}
-        seconds["training"], training = timed(bench_training, data, quick)
+        seconds["training"], training = timed(bench_training, training_data(source, work), quick)
         seconds["memory"], memory = timed(bench_memory, source, work, clips=20 if quick else 1000, quick=quick)
     result = {
         "quick": quick,
@@ -715,6 +743,13 @@ def main(argv: list[str] | None = None) -> dict:
         "memory": memory,
     }
     return finish(args.out, result, seconds, table)
+
+
+def training_data(source: GTZAN, work: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{feature: (x, labels)}`` for :func:`bench_training`, from the caches of part 1 (extracted here if absent)."""
+    mfcc = MFCC(cache_dir=str(work / "cache")).extract(source)
+    spectrograms = LogMel(cache_dir=str(work / "logmel-cache0")).extract(source)
+    return {"mfcc": (mfcc.x, mfcc.labels), "logmel": (spectrograms.x, spectrograms.labels)}
 
 
 def environment() -> dict:

@@ -72,6 +72,18 @@ def test_quick_bench_writes_every_field(tmp_path, capsys):
     assert "short-chunk CNN (log-mel) training: Lightning vs plain loop" in out
 
 
+def test_training_only_runs_part_three_alone(tmp_path, capsys):
+    result = main(["--quick", "--training-only", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    assert set(saved) == {"quick", "cpu_count", "torch_threads", "training", "stage_seconds"}
+    assert set(saved["stage_seconds"]) == {"data", "training"}
+    t = saved["training"]["spectrogram_cnn"]
+    assert t["lightning_vs_plain"] == ratio_of(t["lightning_samples_s"], t["plain_samples_s"], 0.01)
+    out = capsys.readouterr().out
+    assert "short-chunk CNN (log-mel) training: Lightning vs plain loop" in out and "extraction" not in out
+
+
 @pytest.mark.parametrize("name", ["gru", "cnn", "spectrogram_cnn"])
 def test_the_full_size_bench_models_train_in_both_loops(name):
     """`--quick` swaps in small models; the models behind README's Performance table run here, one step each."""
