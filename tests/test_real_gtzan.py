@@ -294,7 +294,7 @@ def test_five_fold_cross_validation_on_real_clips_beats_chance(workdir):
     overrides = ["data=gtzan", f"data.root={DEV}", "split=kfold", "split.fold=range(5)", "model=stats_linear"]
     overrides += ["features=logmel", "optim=adam", "scheduler=none", "logger=none", f"paths.outputs={workdir / 'cv'}"]
     overrides += [f"paths.cache_dir={workdir / 'cache'}", "callbacks.progress_bar.refresh_rate=0"]
-    proc = cli("train.py", "-m", *overrides, cwd=workdir)
+    proc = cli(str(ROOT / "train.py"), "-m", *overrides, cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = [json.loads(p.read_text()) for p in (workdir / "cv").glob("multirun/*/*/*/metrics.json")]
     assert sorted(r["split"] for r in runs) == [f"kfold5.fold{i}" for i in range(5)]
