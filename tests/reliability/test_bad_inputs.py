@@ -68,6 +68,9 @@ def test_bad_folders_skip_or_fail_in_one_line(tmp_path):
 
 
 EXTRACT = (
+    # A shell without job control starts background jobs with SIGINT ignored, and children inherit that
+    # (nohup, `make test &`): the extraction takes Ctrl-C's KeyboardInterrupt back, as in a terminal.
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
     "from mgc.data import GTZAN; from mgc.features import MFCC; "
     "MFCC(cache_dir={cache!r}, num_workers=1).extract(GTZAN({root!r}))"
 )
