@@ -26,6 +26,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 from mgc.checkpoint import InferenceSpec
 from mgc.cli import CONF_DIR, hydra_command, user_errors_exit
+from mgc.datamodule import GenreDataModule
 from mgc.errors import MgcError
 from mgc.metrics import RunMetrics
 from mgc.plots import save_confusion, save_curves
@@ -128,6 +129,17 @@ def configure_threads(threads: int | None) -> None:
         torch.set_num_threads(joblib.cpu_count())
 
 
+def build_datamodule(cfg: DictConfig) -> GenreDataModule:
+    """The run's DataModule from its ``data``, ``features``, ``split``, ``augment`` and ``datamodule`` groups."""
+    return instantiate(
+        cfg.datamodule,
+        source=instantiate(cfg.data),
+        features=instantiate(cfg.features),
+        split=instantiate(cfg.split),
+        augment=instantiate(cfg.augment),
+    )
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train and test as ``cfg`` says; return what ``metrics.json`` holds (:class:`~mgc.metrics.RunMetrics`)."""
     return train_and_test(cfg).as_dict()
@@ -142,13 +154,7 @@ def train_and_test(cfg: DictConfig) -> RunMetrics:
     L.seed_everything(cfg.seed, workers=True)
     configure_threads(cfg.get("threads"))
 
-    datamodule = instantiate(
-        cfg.datamodule,
-        source=instantiate(cfg.data),
-        features=instantiate(cfg.features),
-        split=instantiate(cfg.split),
-        augment=instantiate(cfg.augment),
-    )
+    datamodule = build_datamodule(cfg)
     if ckpt_path:  # test or resume with the checkpoint's normalisation, not statistics of today's split
         datamodule.load_state_dict(training_statistics(ckpt_path))
     datamodule.setup()

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 import torch
 from helpers import compose_cfg
-from hydra.utils import instantiate
 
 from mgc.augment import Augment, ClipCrops
 from mgc.errors import MgcError
 from mgc.features import MFCC, Chroma, KaggleTable, LogMel, MFCCImage
-from mgc.train import run
+from mgc.train import build_datamodule, run
 
 
 def numbered_frames(tracks: list[int], frames: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,14 +128,7 @@ def test_augmented_training_batches_are_seeded_and_evaluation_is_untouched(make_
     """Same seed: same batches; another epoch or seed: others; val and test equal augment=none's."""
 
     def datamodule(*overrides):
-        cfg = make_cfg("features=logmel", *overrides)
-        dm = instantiate(
-            cfg.datamodule,
-            source=instantiate(cfg.data),
-            features=instantiate(cfg.features),
-            split=instantiate(cfg.split),
-            augment=instantiate(cfg.augment),
-        )
+        dm = build_datamodule(make_cfg("features=logmel", *overrides))
         dm.setup()
         return dm
 
@@ -178,13 +170,7 @@ def test_gain_in_the_datamodule_moves_only_c0_of_the_mfcc_by_the_normalised_resp
     plain_cfg = make_cfg()
     built = []
     for c in (cfg, plain_cfg):
-        dm = instantiate(
-            c.datamodule,
-            source=instantiate(c.data),
-            features=instantiate(c.features),
-            split=instantiate(c.split),
-            augment=instantiate(c.augment),
-        )
+        dm = build_datamodule(c)
         dm.setup()
         built.append(dm)
     (x, *_), (plain, *_) = batches(built[0], 0)[0], batches(built[1], 0)[0]
