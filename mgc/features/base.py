@@ -46,7 +46,7 @@ from mgc.errors import MgcError
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # 2: a last segment a few samples short is kept (extract_data.py's count)
+CACHE_VERSION = 3  # 2: a last segment a few samples short is kept (extract_data.py's count); 3: sparse mel projection
 
 
 @dataclass
