@@ -78,6 +78,13 @@ class GenreClassifier(L.LightningModule):
         return self.model(x)
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy; for an ensemble's ``(members, batch, classes)`` the mean of each member's own loss.
+
+        Each member's gradient then comes from its own loss alone, as if it
+        were trained by itself (:mod:`mgc.models.ensemble` says why).
+        """
+        if logits.ndim == 3:
+            logits, y = logits.flatten(0, 1), y.repeat(len(logits), *[1] * (y.ndim - 1))
         return F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
 
     # -- training ---------------------------------------------------------------
@@ -90,6 +97,8 @@ class GenreClassifier(L.LightningModule):
                 f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
                 f"the last good checkpoint is kept in checkpoints/last.ckpt; lower optim.lr or check the features"
             )
+        if logits.ndim == 3:  # an ensemble's members: its prediction is their mean probability
+            logits = torch.logsumexp(torch.log_softmax(logits, dim=-1), dim=0)
         self.train_acc(logits, y if y.ndim == 1 else y.argmax(dim=1))
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))

@@ -32,8 +32,12 @@ def computed_from_audio(feature: str) -> bool:
 #: Every audio option of conf/features (a feature added later is tested here too); the tiny clips are 12 s long.
 FEATURES = sorted(p.stem for p in (CONF_DIR / "features").glob("*.yaml") if computed_from_audio(p.stem))
 SHORT_CLIPS = {"mfcc-png": ["features.segment_seconds=10"]}
-#: (feature, overrides): every audio feature, and a model trained on augmented batches (predict never augments).
-CASES = [(f, SHORT_CLIPS.get(f, [])) for f in FEATURES] + [("logmel", ["augment=specaug"])]
+#: (feature, overrides): every audio feature with a linear model, a model trained on augmented batches
+#: (predict never augments), and an ensemble (its checkpoint holds every member).
+CASES = [(f, [*SHORT_CLIPS.get(f, []), "model=linear"]) for f in FEATURES] + [
+    ("logmel", ["augment=specaug", "model=linear"]),
+    ("logmel", ["model=ensemble", "model@model.member=linear", "model.members=3"]),
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +62,7 @@ def overfit_checkpoint(tmp_path_factory, shared_dir):
 @pytest.mark.parametrize(("feature", "overrides"), CASES)
 def test_predict_from_a_checkpoint_of_every_feature_equals_the_trained_model(make_cfg, feature, overrides, capsys):
     """Probabilities equal the trained backbone on the training cache's normalised grid segments of the clip."""
-    cfg = make_cfg(f"features={feature}", *overrides, "model=linear", "trainer.max_epochs=1")
+    cfg = make_cfg(f"features={feature}", *overrides, "trainer.max_epochs=1")
     metrics = run(cfg)
     datamodule = instantiate(
         cfg.datamodule, source=instantiate(cfg.data), features=instantiate(cfg.features), split=instantiate(cfg.split)

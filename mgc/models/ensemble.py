@@ -1,0 +1,65 @@
+"""Several copies of one model, trained side by side in one run and averaged at evaluation.
+
+A deep ensemble (Lakshminarayanan et al. 2017): members that differ only in
+their random initialisation make different errors on a data set as small as
+GTZAN, and the mean of their predicted probabilities is more accurate and
+better calibrated than any one of them. Members are trained independently:
+the module gives each its own loss on the same batch (see
+:meth:`mgc.module.GenreClassifier.training_step`), because training the
+averaged output as one model lets members lean on each other and loses the
+diversity an ensemble is for. One run and one checkpoint hold them all, so
+``mgc-predict``, ``make cv`` and the report need nothing new; the cost is one
+member's training time per member.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from mgc.errors import MgcError
+
+
+class Ensemble(nn.Module):
+    """``members`` copies of ``member``, each from its own initialisation.
+
+    In training mode the output is every member's logits, ``(members, batch,
+    classes)``; in evaluation mode the log of the members' mean probability,
+    ``(batch, classes)``: log-probabilities, which ``log_softmax`` leaves as
+    they are, so everything downstream reads them like any model's logits.
+
+    Parameters
+    ----------
+    input_shape : (channels, bins, frames)
+        One segment.
+    num_classes : int
+        Number of genres.
+    member : callable
+        Builds one member from ``input_shape`` and ``num_classes`` (a model
+        config with ``_partial_: true``; ``conf/model/ensemble.yaml``).
+    members : int
+        How many.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_classes: int,
+        member: Callable[..., nn.Module],
+        members: int = 2,
+    ):
+        super().__init__()
+        if int(members) < 1:
+            raise MgcError(f"model.members={members}: an ensemble needs at least one member")
+        self.members = nn.ModuleList(
+            member(input_shape=input_shape, num_classes=num_classes) for _ in range(int(members))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.stack([m(x) for m in self.members])
+        if self.training:
+            return logits
+        return torch.logsumexp(torch.log_softmax(logits, dim=-1), dim=0) - math.log(len(self.members))
