@@ -27,7 +27,11 @@ SR = 22050
 #: 4 clips of 12 s per genre: 4 MFCC segments and 1 chroma segment per clip.
 TINY = ["data.clips_per_genre=4", "data.duration=12", "callbacks.progress_bar.refresh_rate=0"]
 #: Narrower convolutions for runs that check the plumbing, not accuracy.
-NARROW = {"cnn": ["model.channels=[16,16,16,32]"], "short_chunk_cnn": ["model.channels=[8,8,16,16,16,16,32]"]}
+NARROW = {
+    "cnn": ["model.channels=[16,16,16,32]"],
+    "short_chunk_cnn": ["model.channels=[8,8,16,16,16,16,32]"],
+    "ensemble": ["model.member.channels=[8,8,16,16,16,16,32]"],
+}
 
 
 #: conf/experiment/ holds the journal's entries (named by their date, e.g. mar05_gru) and mgc's recommendation.

@@ -15,7 +15,7 @@ from mgc.errors import MgcError
 from mgc.train import run
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ["linear", "mlp", "cnn", "lstm", "bilstm", "gru", "resnet18", "short_chunk_cnn", "stats_linear"]
+MODELS = ["linear", "mlp", "cnn", "lstm", "bilstm", "gru", "resnet18", "short_chunk_cnn", "stats_linear", "ensemble"]
 FEATURES = {"mfcc-json": [], "chroma": [], "mfcc-png": ["features.segment_seconds=10"], "logmel": []}
 
 
