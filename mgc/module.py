@@ -21,6 +21,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from mgc.checkpoint import KEY, InferenceSpec
 from mgc.errors import MgcError
 from mgc.metrics import StageMetrics, stage_metrics, unique_first
+from mgc.models.ensemble import mean_log_probability
 
 
 class NonFiniteLossError(MgcError):
@@ -98,7 +99,7 @@ class GenreClassifier(L.LightningModule):
                 f"the last good checkpoint is kept in checkpoints/last.ckpt; lower optim.lr or check the features"
             )
         if logits.ndim == 3:  # an ensemble's members: its prediction is their mean probability
-            logits = torch.logsumexp(torch.log_softmax(logits, dim=-1), dim=0)
+            logits = mean_log_probability(logits)
         self.train_acc(logits, y if y.ndim == 1 else y.argmax(dim=1))
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))

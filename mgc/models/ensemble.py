@@ -2,10 +2,10 @@
 
 A deep ensemble (Lakshminarayanan et al. 2017): members that differ only in
 their random initialisation make different errors on a data set as small as
-GTZAN, and the mean of their predicted probabilities is more accurate and
-better calibrated than any one of them. Members are trained independently:
-the module gives each its own loss on the same batch (see
-:meth:`mgc.module.GenreClassifier.training_step`), because training the
+GTZAN, and the mean of their predicted probabilities is usually more
+accurate and better calibrated than any one of them. Members are trained
+independently: the module gives each its own loss on the same batch (see
+:meth:`mgc.module.GenreClassifier._loss`), because training the
 averaged output as one model lets members lean on each other and loses the
 diversity an ensemble is for. One run and one checkpoint hold them all, so
 ``mgc-predict``, ``make cv`` and the report need nothing new; the cost is one
@@ -60,6 +60,9 @@ class Ensemble(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = torch.stack([m(x) for m in self.members])
-        if self.training:
-            return logits
-        return torch.logsumexp(torch.log_softmax(logits, dim=-1), dim=0) - math.log(len(self.members))
+        return logits if self.training else mean_log_probability(logits)
+
+
+def mean_log_probability(logits: torch.Tensor) -> torch.Tensor:
+    """The log of the mean over the first dimension (the members) of ``softmax(logits)``."""
+    return torch.logsumexp(torch.log_softmax(logits, dim=-1), dim=0) - math.log(len(logits))
