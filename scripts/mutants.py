@@ -38,6 +38,7 @@ METRICS_TESTS = ("tests/test_metrics.py",)
 SPLIT_TESTS = ("tests/test_split.py",)
 DATA_TESTS = ("tests/test_exact_features.py", "tests/reliability/test_resume_and_nan.py")
 FEATURE_TESTS = ("tests/test_features.py", "tests/test_exact_features.py")
+ENSEMBLE_TESTS = ("tests/test_ensemble.py",)
 SCHEDULE_TESTS = ("tests/test_scheduler.py", "tests/test_run_claims.py")
 
 MUTANTS = [
@@ -167,6 +168,20 @@ MUTANTS = [
         'mode="min", factor=factor',
         'mode="max", factor=factor',
         SCHEDULE_TESTS,
+    ),
+    Mutant(
+        "ensemble: members trained on their averaged output",
+        "mgc/module.py",
+        "logits, y = logits.flatten(0, 1), y.repeat(len(logits), *[1] * (y.ndim - 1))",
+        "logits = mean_log_probability(logits)",
+        ENSEMBLE_TESTS,
+    ),
+    Mutant(
+        "ensemble: mean of log-probabilities, not of probabilities",
+        "mgc/models/ensemble.py",
+        "torch.logsumexp(torch.log_softmax(logits, dim=-1), dim=0) - math.log(len(logits))",
+        "torch.log_softmax(logits, dim=-1).mean(0)",
+        ENSEMBLE_TESTS,
     ),
 ]
 
