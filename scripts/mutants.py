@@ -122,8 +122,8 @@ MUTANTS = [
     Mutant(
         "features: one dB floor for the whole clip",
         "mgc/features/mel.py",
-        "np.stack([librosa.power_to_db(m, top_db=top_db) for m in mel])",
-        "librosa.power_to_db(mel, top_db=top_db)",
+        "np.stack([librosa.power_to_db(basis @ p, top_db=top_db) for p in power])",
+        "librosa.power_to_db(np.stack([basis @ p for p in power]), top_db=top_db)",
         FEATURE_TESTS,
     ),
     Mutant(
