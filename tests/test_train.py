@@ -120,7 +120,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["model=nope"], "error: model=nope: no such option in conf/model/; choose one of bilstm, cnn, gru,"),
+        (["model=nope"], "error: model=nope: no such option in conf/model/; choose one of bilstm, cnn, ensemble, gru,"),
         (["-m", "optim=adam,nope"], "error: optim=nope: no such option"),
         (["optim.lr=-1"], "error: optim.lr=-1: the learning rate must be > 0"),
         (["data=gtzan"], "error: data.root is not set: pass data.root=..."),
