@@ -20,7 +20,7 @@ from mgc.errors import MgcError
 from mgc.features import MFCC, export_json
 from mgc.predict import Predictor
 from mgc.predict import main as predict_main
-from mgc.train import run
+from mgc.train import build_datamodule, run
 
 
 def computed_from_audio(feature: str) -> bool:
@@ -64,9 +64,7 @@ def test_predict_from_a_checkpoint_of_every_feature_equals_the_trained_model(mak
     """Probabilities equal the trained backbone on the training cache's normalised grid segments of the clip."""
     cfg = make_cfg(f"features={feature}", *overrides, "trainer.max_epochs=1")
     metrics = run(cfg)
-    datamodule = instantiate(
-        cfg.datamodule, source=instantiate(cfg.data), features=instantiate(cfg.features), split=instantiate(cfg.split)
-    )
+    datamodule = build_datamodule(cfg)
     datamodule.setup()
     data = datamodule.data
     backbone = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)

@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.optim import lr_scheduler
 
-from mgc.train import CONF_DIR, run
+from mgc.train import CONF_DIR, build_datamodule, run
 
 #: Quick runs: no TensorBoard (its confusion figures cost more than the training), tiny linear model.
 QUICK = ["model=linear", "logger=none"]
@@ -113,9 +113,7 @@ def test_test_only_normalises_with_the_checkpoint_statistics(adam_run, make_cfg,
     cfg = make_cfg(*overrides, "seed=7", "train=false", f"ckpt_path={ckpt}")
     again = run(cfg)
     # the same test part, scored by hand with the checkpoint's weights and its training statistics
-    datamodule = instantiate(
-        cfg.datamodule, source=instantiate(cfg.data), features=instantiate(cfg.features), split=instantiate(cfg.split)
-    )
+    datamodule = build_datamodule(cfg)
     state = load(ckpt)
     datamodule.mean, datamodule.std = state["GenreDataModule"]["mean"], state["GenreDataModule"]["std"]
     datamodule.setup()
@@ -185,9 +183,7 @@ def test_logged_learning_rate_is_the_configured_schedule(make_cfg, scheduler):
     metrics = run(cfg)
 
     # Steps per epoch, counted from the split itself: every training segment once, the last batch partial.
-    dm = instantiate(
-        cfg.datamodule, source=instantiate(cfg.data), features=instantiate(cfg.features), split=instantiate(cfg.split)
-    )
+    dm = build_datamodule(cfg)
     dm.setup()
     n_train = len(dm.parts["train"])
     assert n_train + metrics["val"]["segments"] + metrics["test"]["segments"] == len(dm.data.x)
