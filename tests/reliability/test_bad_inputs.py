@@ -99,8 +99,8 @@ def test_killed_extraction_leaves_no_cache_and_the_rerun_matches(tmp_path, sig):
     time.sleep(0.1)  # mid-extraction: 80 clips of 30 s take about a second on one worker
     assert proc.poll() is None, "the extraction finished before it could be interrupted"
     proc.send_signal(sig)
-    # Python drops a KeyboardInterrupt that lands inside a __del__ (soundfile closes its files in
-    # one), so a rare Ctrl-C goes unnoticed: press it again, as a user would, until the run stops.
+    # A rare Ctrl-C goes unnoticed: Python loses a KeyboardInterrupt raised where errors are swallowed
+    # (a __del__, a C callback; a librosa.load loop shows it). Press it again, as a user would.
     deadline = time.time() + 30
     while sig == signal.SIGINT and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)
