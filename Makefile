@@ -56,7 +56,7 @@ sweep: install
 
 ## k-fold cross-validation of any configuration (ARGS="model=cnn optim=adam ..."; CV_FOLDS=10 for 10 folds): one job
 ## per fold, by track, stratified by genre; ends with the sweep report, mean ± std over the folds in
-## <sweep dir>/report/results.md and summary.json.
+## <sweep dir>/report/results.md and summary.json. ARGS="seed=0,1,2" repeats it, each seed its own deal, pooled.
 CV_FOLDS ?= 5
 cv: install
 	$(PY) train.py -m split=kfold split.folds=$(CV_FOLDS) 'split.fold=range($(CV_FOLDS))' $(ARGS)

@@ -11,13 +11,16 @@ track-level confusion matrices). Runs on a ``segment_*`` split get a footnote:
 segments of one song sit in both train and test there.
 
 Cross-validation: runs whose Hydra overrides (``<run>/.hydra/overrides.yaml``)
-set ``split.fold`` and are otherwise the same (``paths.*`` aside) form a group,
-e.g. the jobs of ``python train.py -m split=kfold split.fold=0,1,2,3,4``.
-Each group gets a row of mean ± std over its folds in ``results.md`` and every
-val and test metric's mean, std and n in ``summary.json``:
+set ``split.fold`` and are otherwise the same (``paths.*`` and ``seed`` aside)
+form a group, e.g. the jobs of ``python train.py -m split=kfold split.fold=0,1,2,3,4``.
+A sweep over ``seed`` as well is repeated cross-validation: each seed deals
+its own folds and starts its own weights, and the group pools every fold of
+every seed, a steadier estimate than one k-fold on a data set as small as the
+dev clips. Each group gets a row of mean ± std over its runs in
+``results.md`` and every val and test metric's mean, std and n in ``summary.json``:
 ``{group: {"test.track.accuracy": {"mean": .., "std": .., "n": ..}, ...}}``,
 the group named by its shared overrides. ``std`` is the sample standard
-deviation over folds (ddof=1; null for a single fold).
+deviation over the runs (ddof=1; null for a single run).
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ COLUMNS = [
 ]
 #: The override that tells the folds of one cross-validation apart.
 FOLD_KEY = "split.fold"
+#: The override that tells the repeats of a repeated cross-validation apart.
+REPEAT_KEY = "seed"
 #: results.md columns of the cross-validation table: column -> metric (dotted path in metrics.json).
 CV_COLUMNS = {
     "test_segment_acc": "test.segment.accuracy",
@@ -90,6 +95,7 @@ def collect(roots: list[Path]) -> list[dict]:
                 "model": m.choices.get("model", ""),
                 "optimizer": m.choices.get("optim", ""),
                 "lr": m.lr,
+                "seed": m.seed,
                 "scheduler": m.choices.get("scheduler", ""),
                 "split": m.split,
                 "test_part": m.test_part,
@@ -159,9 +165,9 @@ def write_table(rows: list[dict], out: Path) -> None:
 
 
 def cv_groups(rows: list[dict]) -> dict[str, list[dict]]:
-    """Runs that differ only by ``split.fold``, by group name (their other overrides), folds in order.
+    """Runs that differ only by ``split.fold`` and ``seed``, by group name (their other overrides).
 
-    Runs of different folders (sweeps) are never grouped together; the name
+    The runs come in order of seed, then fold. Runs of different folders (sweeps) are never grouped together; the name
     starts with the folder when the runs come from more than one.
     """
     groups: dict[tuple[str, tuple[str, ...]], list[dict]] = {}
@@ -171,13 +177,17 @@ def cv_groups(rows: list[dict]) -> dict[str, list[dict]]:
         if not folds:
             continue
         shared = tuple(
-            sorted(o for o in overrides if override_key(o) != FOLD_KEY and not override_key(o).startswith("paths."))
+            sorted(
+                o
+                for o in overrides
+                if override_key(o) not in (FOLD_KEY, REPEAT_KEY) and not override_key(o).startswith("paths.")
+            )
         )
         groups.setdefault((str(Path(r["run_dir"]).parent), shared), []).append({**r, "fold": folds[0]})
     several = len({folder for folder, _ in groups}) > 1
     return {
         (f"{Path(folder).name}/" if several else "") + (",".join(shared) or "(no other overrides)"): sorted(
-            runs, key=lambda r: (int(r["fold"]) if r["fold"].isdigit() else math.inf, r["fold"])
+            runs, key=lambda r: (r["seed"], int(r["fold"]) if r["fold"].isdigit() else math.inf, r["fold"])
         )
         for (folder, shared), runs in groups.items()
     }
@@ -207,9 +217,9 @@ def write_cross_validation(rows: list[dict], out: Path) -> dict[str, dict]:
         return {}
     summary = {name: summarise(runs) for name, runs in groups.items()}
     summary_path.write_text(json.dumps(summary, indent=2))
-    header = ["group", "split", "folds", "n", *CV_COLUMNS]
+    header = ["group", "split", "folds", "seeds", "n", *CV_COLUMNS]
     lines = [
-        "## Cross-validation: mean ± std over folds",
+        "## Cross-validation: mean ± std over folds (and seeds)",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
@@ -219,15 +229,17 @@ def write_cross_validation(rows: list[dict], out: Path) -> dict[str, dict]:
         cells = [
             name,
             ", ".join(dict.fromkeys(r["split"].rsplit(".fold", 1)[0] for r in runs)),
-            ",".join(r["fold"] for r in runs),
+            ",".join(dict.fromkeys(r["fold"] for r in runs)),
+            ",".join(dict.fromkeys(str(r["seed"]) for r in runs)),
             str(len(runs)),
             *(_fmt_mean_std(stats.get(metric)) for metric in CV_COLUMNS.values()),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Each row: the runs that differ only by split.fold (named by their other overrides). std is the sample "
-        "standard deviation over folds (ddof=1). summary.json holds the mean, std and n of every val and test "
+        "Each row: the runs that differ only by split.fold and seed (named by their other overrides); several "
+        "seeds make a repeated cross-validation, each seed dealing its own folds. std is the sample standard "
+        "deviation over the runs (ddof=1). summary.json holds the mean, std and n of every val and test "
         "metric, per-class scores included.",
     ]
     with open(out / "results.md", "a") as f:

@@ -186,11 +186,11 @@ def test_a_genre_too_small_for_its_validation_tracks_is_refused():
 
 
 # -- the cross-validation report ---------------------------------------------------------------------
-def fake_run(folder: Path, overrides: list[str], accuracy: float, fold: int = 0) -> Path:
+def fake_run(folder: Path, overrides: list[str], accuracy: float, fold: int = 0, seed: int = 0) -> Path:
     """A finished run as train.py leaves it: metrics.json and .hydra/overrides.yaml."""
     scores = Scores(accuracy, accuracy / 2, {"blues": {"precision": 1.0, "recall": accuracy, "f1": 0.5}}, [[1]])
     stage = StageMetrics(loss=1 - accuracy, segments=8, tracks=2, segment=scores, track=scores)
-    run = RunMetrics("train", {}, "synthetic", f"kfold3.fold{fold}", "test", 1e-3, 0, 1, 1.0, 1, 1, None, "")
+    run = RunMetrics("train", {}, "synthetic", f"kfold3.fold{fold}", "test", 1e-3, seed, 1, 1.0, 1, 1, None, "")
     run.val = run.test = stage
     folder.mkdir(parents=True)
     run.write(folder / "metrics.json")
@@ -218,12 +218,31 @@ def test_report_groups_runs_that_differ_only_by_fold(tmp_path):
     assert summary["model=cnn,split=kfold"]["test.segment.accuracy"] == {"mean": 0.4, "std": None, "n": 1}
     assert not any("confusion" in k or k.endswith((".segments", ".tracks")) for k in mlp)
     md = (tmp_path / "report" / "results.md").read_text()
-    assert "| model=mlp,split=kfold | kfold3 | 0,1,2 | 3 | 0.667 ± 0.208 | 0.667 ± 0.208 | 0.333 ± 0.104 |" in md
-    assert "| model=cnn,split=kfold | kfold3 | 0 | 1 | 0.400 | 0.400 | 0.200 |" in md
+    assert "| model=mlp,split=kfold | kfold3 | 0,1,2 | 0 | 3 | 0.667 ± 0.208 | 0.667 ± 0.208 | 0.333 ± 0.104 |" in md
+    assert "| model=cnn,split=kfold | kfold3 | 0 | 0 | 1 | 0.400 | 0.400 | 0.200 |" in md
     fake_run(tmp_path / "plain", ["model=cnn"], 0.3)
     write_report([tmp_path / "plain"], tmp_path / "report")
     assert not (tmp_path / "report" / "summary.json").exists()  # no folds: no summary, not a stale one
     assert "Cross-validation" not in (tmp_path / "report" / "results.md").read_text()
+
+
+def test_runs_that_differ_by_fold_and_seed_pool_into_one_repeated_cross_validation(tmp_path):
+    sweep = tmp_path / "sweep"
+    accuracies = {(1, 0): 0.5, (1, 1): 0.6, (1, 2): 0.7, (2, 0): 0.8, (2, 1): 0.9, (2, 2): 1.0}
+    for (seed, fold), acc in accuracies.items():
+        overrides = ["split=kfold", f"split.fold={fold}", f"seed={seed}", "model=mlp"]
+        fake_run(sweep / f"s{seed}f{fold}", overrides, acc, fold=fold, seed=seed)
+    fake_run(sweep / "other", ["split=kfold", "split.fold=0", "seed=1", "model=cnn"], 0.1, seed=1)
+    fake_run(tmp_path / "elsewhere" / "r", ["split=kfold", "split.fold=1", "seed=3", "model=mlp"], 0.2, 1, 3)
+    write_report([sweep, tmp_path / "elsewhere"], tmp_path / "report")
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    pooled = summary["sweep/model=mlp,split=kfold"]["test.track.accuracy"]
+    assert pooled["n"] == 6 and pooled["mean"] == pytest.approx(0.75)
+    assert pooled["std"] == pytest.approx(statistics.stdev(accuracies.values()))
+    assert summary["sweep/model=cnn,split=kfold"]["test.track.accuracy"]["n"] == 1  # another model: its own row
+    assert summary["elsewhere/model=mlp,split=kfold"]["test.track.accuracy"]["n"] == 1  # another sweep: never pooled
+    md = (tmp_path / "report" / "results.md").read_text()
+    assert "| sweep/model=mlp,split=kfold | kfold3 | 0,1,2 | 1,2 | 6 | 0.750 ± 0.187 |" in md, md
 
 
 def dotted(d: dict, path: str) -> float:
@@ -263,5 +282,5 @@ def test_cross_validation_multirun_reports_mean_and_std_over_folds(tmp_path, sha
         for metric in ("test.segment.accuracy", "test.track.accuracy", "test.segment.macro_f1"):
             values = [dotted(r, metric) for r in folds]
             cells.append(f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}")
-        assert f"| {name} | kfold2 | 0,1 | 2 | {' | '.join(cells)} |" in md, md
+        assert f"| {name} | kfold2 | 0,1 | 42 | 2 | {' | '.join(cells)} |" in md, md
     assert "sweep summary (4 jobs)" in out.stdout and "Cross-validation" in out.stdout
