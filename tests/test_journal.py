@@ -53,7 +53,7 @@ def test_journal_settings_follow_the_journal(make_cfg):
 
 def test_report_from_two_real_runs(make_cfg, tmp_path):
     runs = []
-    for i, extra in enumerate([["model=linear", "split=segment_90_10"], ["model=mlp", "optim=adam"]]):
+    for i, extra in enumerate([["model=linear", "split=segment_90_10", "augment=crop"], ["model=mlp", "optim=adam"]]):
         cfg = make_cfg(*extra, "trainer.max_epochs=2", f"task_name=run{i}")
         cfg.paths.run_dir = str(tmp_path / "runs" / f"run{i}")
         runs.append(run(cfg))
@@ -69,9 +69,10 @@ def test_report_from_two_real_runs(make_cfg, tmp_path):
         assert float(row["best_val_acc"]) == saved["val"]["segment"]["accuracy"]
         assert int(row["epochs"]) == 2 and row["split"] == saved["split"]
     assert (table[0]["model"], table[1]["model"], table[1]["optimizer"]) == ("linear", "mlp", "adam")
+    assert (table[0]["augment"], table[1]["augment"]) == ("crop", "none")
     md = (tmp_path / "report" / "results.md").read_text()
     assert "segment_90_10¹²" in md and "segments of one song sit in both train and test" in md
-    assert "| run1 | synthetic | mfcc-json | mlp | adam | 0.001 |" in md
+    assert "| run1 | synthetic | mfcc-json | mlp | adam | 0.001 | cosine_restarts | none | track_80_10_10 |" in md
     assert "track_80_10_10 |" in md  # no footnote on the honest split
     for png in ("accuracy.png", "confusion_matrices.png"):
         assert (tmp_path / "report" / png).stat().st_size > 10_000
