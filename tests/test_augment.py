@@ -201,3 +201,22 @@ def test_a_resumed_augmented_run_ends_with_the_weights_of_an_uninterrupted_one(s
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in b["state_dict"])
     two = torch.load(Path(first["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert not all(torch.equal(two[k], b["state_dict"][k]) for k in b["state_dict"])  # epoch 3 did train
+
+
+def test_under_ddp_each_rank_draws_its_own_batches_and_new_seeds_every_epoch():
+    """Lightning shards the training sampler with DistributedSamplerWrapper and must forward set_epoch to it."""
+    from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+
+    from mgc.datamodule import SeededBatches
+
+    def epoch(rank: int, number: int) -> list[tuple[tuple[int, ...], tuple[int, int, int]]]:
+        sampler = DistributedSamplerWrapper(SeededBatches(32, 8, shuffle=True, seed=3), num_replicas=2, rank=rank)
+        sampler.set_epoch(number)
+        return [(tuple(indices), seed) for indices, seed in sampler]
+
+    for number in (0, 1):
+        ranks = [epoch(0, number), epoch(1, number)]
+        batches = [b for rank in ranks for b in rank]
+        assert sorted(i for indices, _ in batches for i in indices) == list(range(32))  # each segment on one rank
+        assert {seed[1] for _, seed in batches} == {number}  # the batch seeds know the epoch
+    assert {b for b in epoch(0, 0)}.isdisjoint(epoch(0, 1))  # new batches and new draws every epoch
