@@ -169,8 +169,9 @@ def write_table(rows: list[dict], out: Path) -> None:
 def cv_groups(rows: list[dict]) -> dict[str, list[dict]]:
     """Runs that differ only by ``split.fold`` and ``seed``, by group name (their other overrides).
 
-    The runs come in order of seed, then fold. Runs of different folders (sweeps) are never grouped together; the name
-    starts with the folder when the runs come from more than one.
+    The runs come in order of seed, then fold. Runs of different folders
+    (sweeps) are never grouped together; the name starts with the folder when
+    the runs come from more than one.
     """
     groups: dict[tuple[str, tuple[str, ...]], list[dict]] = {}
     for r in rows:
