@@ -219,4 +219,4 @@ def test_under_ddp_each_rank_draws_its_own_batches_and_new_seeds_every_epoch():
         batches = [b for rank in ranks for b in rank]
         assert sorted(i for indices, _ in batches for i in indices) == list(range(32))  # each segment on one rank
         assert {seed[1] for _, seed in batches} == {number}  # the batch seeds know the epoch
-    assert {b for b in epoch(0, 0)}.isdisjoint(epoch(0, 1))  # new batches and new draws every epoch
+    assert set(epoch(0, 0)).isdisjoint(epoch(0, 1))  # new batches and new draws every epoch
