@@ -208,6 +208,12 @@ class GenreDataModule(L.LightningDataModule):
         return list(self._data().class_names)
 
     @property
+    def track_ids(self) -> list[str] | None:
+        """The name of each track id the batches carry; None for bare segments (a plain data_10.json)."""
+        data = self._data()
+        return data.track_ids if data.has_tracks else None
+
+    @property
     def held_out(self) -> list[str]:
         """The evaluated parts of the split (``val``, ``test``); empty when every track trains."""
         return [p for p in ("val", "test") if p in self.parts]

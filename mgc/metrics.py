@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,24 @@ class Scores:
 
 
 @dataclass
+class TrackVerdict:
+    """What one held-out track was taken for: the genre ranked first and its probability.
+
+    Kept per track so that a report can say which tracks a model misses, and
+    whether every fold and seed of a cross-validation misses the same ones.
+    """
+
+    track: str
+    genre: str
+    predicted: str
+    probability: float  # of ``predicted``: the renormalised mean log-probability, as predict reports it
+
+    @property
+    def missed(self) -> bool:
+        return self.predicted != self.genre
+
+
+@dataclass
 class StageMetrics:
     """Everything measured on one part (``val`` or ``test``)."""
 
@@ -52,10 +71,18 @@ class StageMetrics:
     tracks: int
     segment: Scores
     track: Scores
+    verdicts: list[TrackVerdict] = field(default_factory=list)  # per track; empty for bare segments or older runs
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StageMetrics:
-        return cls(**{**d, "segment": Scores(**d["segment"]), "track": Scores(**d["track"])})
+        return cls(
+            **{
+                **d,
+                "segment": Scores(**d["segment"]),
+                "track": Scores(**d["track"]),
+                "verdicts": [TrackVerdict(**v) for v in d.get("verdicts", [])],
+            }
+        )
 
 
 @dataclass
@@ -141,15 +168,32 @@ def _leaves(d: dict, prefix: str = ""):
             yield f"{prefix}{key}", float(value)
 
 
-def stage_metrics(logp: torch.Tensor, y: torch.Tensor, track: torch.Tensor, class_names: list[str]) -> StageMetrics:
-    """Score one part from every segment's log-probabilities, label and track id."""
+def stage_metrics(
+    logp: torch.Tensor,
+    y: torch.Tensor,
+    track: torch.Tensor,
+    class_names: list[str],
+    track_names: Sequence[str] | None = None,
+) -> StageMetrics:
+    """Score one part from every segment's log-probabilities, label and track id.
+
+    ``track_names[i]`` names track id ``i``; with them the part records every
+    track's verdict (None: bare segments, which are no tracks, record none).
+    """
     track_logp, track_y = track_means(logp, y, track)
+    probs = track_logp.softmax(1)
+    per_track = zip(torch.unique(track).tolist(), track_y.tolist(), probs.argmax(1).tolist())  # track_means order
+    verdicts = [
+        TrackVerdict(track_names[i], class_names[t], class_names[p], round(float(probs[k, p]), 6))
+        for k, (i, t, p) in enumerate(per_track if track_names is not None else [])
+    ]
     return StageMetrics(
         loss=float(F.nll_loss(logp, y)),
         segments=len(y),
         tracks=len(track_y),
         segment=scores(logp.argmax(1), y, class_names),
         track=scores(track_logp.argmax(1), track_y, class_names),
+        verdicts=verdicts,
     )
 
 

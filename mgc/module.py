@@ -140,7 +140,9 @@ class GenreClassifier(L.LightningModule):
             logp, y, track, index = (self._gather(t) for t in (logp, y, track, index))
             index, first = unique_first(index)
             logp, y, track = logp[first], y[first], track[first]
-        res = self.results[stage] = stage_metrics(logp, y, track, self.hparams.class_names)
+        datamodule = self.trainer.datamodule  # None when evaluated on bare loaders: no track names then
+        track_names = datamodule.track_ids if datamodule is not None else None
+        res = self.results[stage] = stage_metrics(logp, y, track, self.hparams.class_names, track_names)
         if self.trainer.sanity_checking:
             return
         self.log_dict(

@@ -20,7 +20,10 @@ dev clips. Each group gets a row of mean ± std over its runs in
 ``results.md`` and every val and test metric's mean, std and n in ``summary.json``:
 ``{group: {"test.track.accuracy": {"mean": .., "std": .., "n": ..}, ...}}``,
 the group named by its shared overrides. ``std`` is the sample standard
-deviation over the runs (ddof=1; null for a single run).
+deviation over the runs (ddof=1; null for a single run). Each group's most
+often missed test tracks follow the table (how many of the runs that tested a
+track missed it, and what it was taken for; all of them in
+``missed_tracks.csv``), from the per-track verdicts in ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ CV_COLUMNS = {
     "best_val_acc": "val.segment.accuracy",
     "val_track_acc": "val.track.accuracy",
 }
+#: How many of a group's most-missed tracks results.md lists (missed_tracks.csv has them all).
+MISSED_SHOWN = 20
 LEAK_NOTE = (
     "segment split: segments of one song sit in both train and test parts, so these numbers are "
     "optimistic; compare a track_* or filtered split for an honest estimate."
@@ -111,6 +116,7 @@ def collect(roots: list[Path]) -> list[dict]:
                 "class_names": list(m.test.track.per_class),
                 "overrides": _overrides(path.parent),
                 "metrics": m.numbers(),
+                "verdicts": m.test.verdicts,
             }
         )
     return rows
@@ -245,9 +251,63 @@ def write_cross_validation(rows: list[dict], out: Path) -> dict[str, dict]:
         "deviation over the runs (ddof=1). summary.json holds the mean, std and n of every val and test "
         "metric, per-class scores included.",
     ]
+    lines += missed_tracks_section(groups, out / "missed_tracks.csv")
     with open(out / "results.md", "a") as f:
         f.write("\n" + "\n".join(lines) + "\n")
     return summary
+
+
+def missed_tracks(runs: list[dict]) -> list[dict]:
+    """Every track the runs missed at least once: how many runs tested it, how many missed it, and
+    what it was taken for; most often missed first (a share, then a count), then by name."""
+    tracks: dict[str, dict] = {}
+    for r in runs:
+        for v in r["verdicts"]:
+            t = tracks.setdefault(
+                v.track, {"track": v.track, "genre": v.genre, "tested": 0, "missed": 0, "taken_for": {}}
+            )
+            t["tested"] += 1
+            if v.missed:
+                t["missed"] += 1
+                t["taken_for"][v.predicted] = t["taken_for"].get(v.predicted, 0) + 1
+    missed = [t for t in tracks.values() if t["missed"]]
+    return sorted(missed, key=lambda t: (-t["missed"] / t["tested"], -t["missed"], t["track"]))
+
+
+def missed_tracks_section(groups: dict[str, list[dict]], csv_path: Path) -> list[str]:
+    """results.md lines naming each group's most-missed tracks; every missed track into ``csv_path``."""
+    rows = [{"group": name, **t} for name, runs in groups.items() for t in missed_tracks(runs)]
+    if not rows:  # runs written before mgc recorded verdicts, or nothing missed
+        csv_path.unlink(missing_ok=True)
+        return []
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["group", "track", "genre", "tested", "missed", "taken_for"])
+        writer.writeheader()
+        writer.writerows({**r, "taken_for": _taken_for(r["taken_for"])} for r in rows)
+    lines = [
+        "",
+        "## Tracks missed most often",
+        "",
+        "| group | track | genre | missed / tested | taken for |",
+        "|---|---|---|---|---|",
+    ]
+    for name in groups:
+        group_rows = [r for r in rows if r["group"] == name]
+        lines += [
+            f"| {name} | {r['track']} | {r['genre']} | {r['missed']}/{r['tested']} | {_taken_for(r['taken_for'])} |"
+            for r in group_rows[:MISSED_SHOWN]
+        ]
+    lines += [
+        "",
+        f"Per group, up to {MISSED_SHOWN} of the tracks its runs missed, most often missed first; a track missed "
+        "by every fold and seed that tested it is hard for the configuration, not for one deal. "
+        "missed_tracks.csv lists them all.",
+    ]
+    return lines
+
+
+def _taken_for(counts: dict[str, int]) -> str:
+    return ", ".join(f"{genre} ×{n}" for genre, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _fmt_mean_std(stats: dict | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import statistics
 import subprocess
@@ -18,7 +19,7 @@ from hydra.utils import instantiate
 from mgc.data.gtzan import Clip
 from mgc.errors import MgcError
 from mgc.features import FeatureSet
-from mgc.metrics import RunMetrics, Scores, StageMetrics
+from mgc.metrics import RunMetrics, Scores, StageMetrics, TrackVerdict
 from mgc.report import write_report
 from mgc.split import KFoldSplit
 
@@ -186,10 +187,16 @@ def test_a_genre_too_small_for_its_validation_tracks_is_refused():
 
 
 # -- the cross-validation report ---------------------------------------------------------------------
-def fake_run(folder: Path, overrides: list[str], accuracy: float, fold: int = 0, seed: int = 0) -> Path:
-    """A finished run as train.py leaves it: metrics.json and .hydra/overrides.yaml."""
+def fake_run(
+    folder: Path, overrides: list[str], accuracy: float, fold: int = 0, seed: int = 0, taken_for: dict | None = None
+) -> Path:
+    """A finished run as train.py leaves it: metrics.json and .hydra/overrides.yaml.
+
+    ``taken_for`` maps the run's test tracks (``genre.NNNNN``) to the genre predicted for each.
+    """
     scores = Scores(accuracy, accuracy / 2, {"blues": {"precision": 1.0, "recall": accuracy, "f1": 0.5}}, [[1]])
-    stage = StageMetrics(loss=1 - accuracy, segments=8, tracks=2, segment=scores, track=scores)
+    verdicts = [TrackVerdict(t, t.split(".")[0], g, 0.9) for t, g in (taken_for or {}).items()]
+    stage = StageMetrics(loss=1 - accuracy, segments=8, tracks=2, segment=scores, track=scores, verdicts=verdicts)
     run = RunMetrics("train", {}, "synthetic", f"kfold3.fold{fold}", "test", 1e-3, seed, 1, 1.0, 1, 1, None, "")
     run.val = run.test = stage
     folder.mkdir(parents=True)
@@ -245,6 +252,33 @@ def test_runs_that_differ_by_fold_and_seed_pool_into_one_repeated_cross_validati
     assert "| sweep/model=mlp,split=kfold | kfold3 | 0,1,2 | 1,2 | 6 | 0.750 ± 0.187 |" in md, md
 
 
+def test_report_names_the_tracks_each_cross_validation_misses_most_often(tmp_path):
+    sweep = tmp_path / "sweep"
+    deals = {  # (seed, fold) -> {test track: taken for}; seed 3's fold 1 never finished
+        (1, 0): {"blues.1": "reggae", "jazz.1": "jazz", "rock.1": "metal"},
+        (1, 1): {"blues.2": "blues", "jazz.2": "blues"},
+        (2, 0): {"blues.1": "rock", "jazz.2": "jazz"},
+        (2, 1): {"blues.2": "blues", "jazz.1": "jazz"},
+        (3, 0): {"blues.1": "blues"},
+    }
+    for (seed, fold), taken_for in deals.items():
+        overrides = ["split=kfold", f"split.fold={fold}", f"seed={seed}", "model=mlp"]
+        fake_run(sweep / f"s{seed}f{fold}", overrides, 0.5, fold=fold, seed=seed, taken_for=taken_for)
+    fake_run(sweep / "cnn", ["split=kfold", "split.fold=0", "model=cnn"], 0.5, taken_for={"rock.1": "metal"})
+    write_report([sweep], tmp_path / "report")
+    section = (tmp_path / "report" / "results.md").read_text().split("## Tracks missed most often")[1]
+    rows = [line for line in section.splitlines() if line.startswith("| model=")]
+    assert rows == [  # by the share of the runs that missed it (rock.1: every one), then by count
+        "| model=mlp,split=kfold | rock.1 | rock | 1/1 | metal ×1 |",
+        "| model=mlp,split=kfold | blues.1 | blues | 2/3 | reggae ×1, rock ×1 |",
+        "| model=mlp,split=kfold | jazz.2 | jazz | 1/2 | blues ×1 |",
+        "| model=cnn,split=kfold | rock.1 | rock | 1/1 | metal ×1 |",
+    ]  # blues.2 and jazz.1 were never missed
+    with open(tmp_path / "report" / "missed_tracks.csv") as f:
+        listed = [(r["group"], r["track"], r["tested"], r["missed"], r["taken_for"]) for r in csv.DictReader(f)]
+    assert listed[1] == ("model=mlp,split=kfold", "blues.1", "3", "2", "reggae ×1, rock ×1") and len(listed) == 4
+
+
 def dotted(d: dict, path: str) -> float:
     for key in path.split("."):
         d = d[key]
@@ -284,3 +318,16 @@ def test_cross_validation_multirun_reports_mean_and_std_over_folds(tmp_path, sha
             cells.append(f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}")
         assert f"| {name} | kfold2 | 0,1 | 42 | 2 | {' | '.join(cells)} |" in md, md
     assert "sweep summary (4 jobs)" in out.stdout and "Cross-validation" in out.stdout
+    for lr in (0.001, 0.01):  # each run names its test tracks' verdicts; the folds test every track once
+        folds = [r for r in runs if r["lr"] == lr]
+        verdicts = [v for r in folds for v in r["test"]["verdicts"]]
+        tracks = [v["track"] for v in verdicts]
+        assert sorted(tracks) == sorted(p.stem for p in (shared_dir / "data").glob("**/*.wav")), tracks
+        for r in folds:
+            right = sum(v["genre"] == v["predicted"] for v in r["test"]["verdicts"])
+            assert right == pytest.approx(r["test"]["track"]["accuracy"] * r["test"]["tracks"])
+            assert all(v["track"].startswith(v["genre"]) for v in r["test"]["verdicts"])
+        missed = {v["track"] for v in verdicts if v["genre"] != v["predicted"]}
+        with open(report / "missed_tracks.csv") as f:
+            listed = {r["track"] for r in csv.DictReader(f) if f"optim.lr={lr}" in r["group"].split(",")}
+        assert listed == missed

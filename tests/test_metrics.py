@@ -36,6 +36,22 @@ def test_a_track_is_predicted_by_mean_log_probability_not_by_majority_vote():
     assert result.track.accuracy == 1.0 and result.tracks == 1 and result.segments == 3
 
 
+def test_each_track_verdict_names_the_track_its_genre_and_the_mean_log_probability_winner():
+    # track ids out of order and not 0..n-1: names are looked up by id, verdicts come in id order
+    logp = logp_of([0.5, 0.4, 0.1], [0.001, 0.998, 0.001], [0.2, 0.2, 0.6], [0.7, 0.2, 0.1])
+    y, track = torch.tensor([0, 0, 2, 1]), torch.tensor([5, 5, 1, 3])
+    names = ["t0", "t1", "t2", "t3", "t4", "t5"]
+    verdicts = stage_metrics(logp.float(), y, track, NAMES, names).verdicts
+    assert [(v.track, v.genre, v.predicted, v.missed) for v in verdicts] == [
+        ("t1", "rock", "rock", False),
+        ("t3", "jazz", "blues", True),
+        ("t5", "blues", "jazz", True),  # one certain jazz segment outweighs a mild blues one
+    ]
+    mean = (logp[0] + logp[1]) / 2
+    assert verdicts[2].probability == pytest.approx(float(torch.softmax(mean, 0)[1]), abs=1e-6)
+    assert stage_metrics(logp.float(), y, track, NAMES).verdicts == []  # bare segments: no tracks to name
+
+
 def test_scores_confusion_rows_are_the_true_genre():
     pred = torch.tensor([0, 0, 1, 2, 2, 2])
     true = torch.tensor([0, 1, 1, 2, 2, 0])
@@ -71,7 +87,7 @@ def test_stage_loss_is_the_mean_negative_log_likelihood():
 
 def record(**changes) -> RunMetrics:
     logp = logp_of([0.6, 0.3, 0.1], [0.2, 0.7, 0.1]).float()
-    part = stage_metrics(logp, torch.tensor([0, 2]), torch.tensor([0, 1]), NAMES)
+    part = stage_metrics(logp, torch.tensor([0, 2]), torch.tensor([0, 1]), NAMES, ["a.0", "c.1"])
     fields = dict(
         task_name="t",
         choices={"model": "mlp"},
@@ -101,7 +117,12 @@ def test_metrics_json_round_trips_and_keeps_its_layout(tmp_path):
         1,
         0,
     ]  # rock called jazz
-    assert set(raw["test"]) == {"loss", "segments", "tracks", "segment", "track"}
+    assert set(raw["test"]) == {"loss", "segments", "tracks", "segment", "track", "verdicts"}
+    assert raw["test"]["verdicts"][1] == {"track": "c.1", "genre": "rock", "predicted": "jazz", "probability": 0.7}
+    assert "verdicts" not in str(m.numbers())  # per-track verdicts are no metric to average
+    older = m.as_dict()
+    del older["test"]["verdicts"]  # written before mgc recorded verdicts
+    assert RunMetrics.from_dict(older).test.verdicts == []
     assert RunMetrics.read(tmp_path / "metrics.json") == m
     assert record(val=None).as_dict()["val"] == {}  # a part that was not evaluated, as before
     assert RunMetrics.from_dict(record(val=None).as_dict()).val is None
