@@ -284,19 +284,15 @@ def missed_tracks_section(groups: dict[str, list[dict]], csv_path: Path) -> list
         writer = csv.DictWriter(f, fieldnames=["group", "track", "genre", "tested", "missed", "taken_for"])
         writer.writeheader()
         writer.writerows({**r, "taken_for": _taken_for(r["taken_for"])} for r in rows)
-    lines = [
-        "",
-        "## Tracks missed most often",
-        "",
-        "| group | track | genre | missed / tested | taken for |",
-        "|---|---|---|---|---|",
-    ]
+    lines = ["", "## Tracks missed most often"]
     for name in groups:
         group_rows = [r for r in rows if r["group"] == name]
-        lines += [
-            f"| {name} | {r['track']} | {r['genre']} | {r['missed']}/{r['tested']} | {_taken_for(r['taken_for'])} |"
-            for r in group_rows[:MISSED_SHOWN]
-        ]
+        if group_rows:
+            lines += ["", f"{name}:", "", "| track | genre | missed / tested | taken for |", "|---|---|---|---|"]
+            lines += [
+                f"| {r['track']} | {r['genre']} | {r['missed']}/{r['tested']} | {_taken_for(r['taken_for'])} |"
+                for r in group_rows[:MISSED_SHOWN]
+            ]
     lines += [
         "",
         f"Per group, up to {MISSED_SHOWN} of the tracks its runs missed, most often missed first; a track missed "
