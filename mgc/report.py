@@ -33,6 +33,7 @@ import csv
 import json
 import math
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -221,8 +222,9 @@ def write_cross_validation(rows: list[dict], out: Path) -> dict[str, dict]:
     """summary.json and a mean ± std table appended to results.md, for the groups of :func:`cv_groups`."""
     groups = cv_groups(rows)
     summary_path = out / "summary.json"
-    if not groups:
-        summary_path.unlink(missing_ok=True)  # no stale summary from an earlier report into this folder
+    if not groups:  # no stale summary or track list from an earlier report into this folder
+        summary_path.unlink(missing_ok=True)
+        (out / "missed_tracks.csv").unlink(missing_ok=True)
         return {}
     summary = {name: summarise(runs) for name, runs in groups.items()}
     summary_path.write_text(json.dumps(summary, indent=2))
@@ -264,12 +266,12 @@ def missed_tracks(runs: list[dict]) -> list[dict]:
     for r in runs:
         for v in r["verdicts"]:
             t = tracks.setdefault(
-                v.track, {"track": v.track, "genre": v.genre, "tested": 0, "missed": 0, "taken_for": {}}
+                v.track, {"track": v.track, "genre": v.genre, "tested": 0, "missed": 0, "taken_for": Counter()}
             )
             t["tested"] += 1
             if v.missed:
                 t["missed"] += 1
-                t["taken_for"][v.predicted] = t["taken_for"].get(v.predicted, 0) + 1
+                t["taken_for"][v.predicted] += 1
     missed = [t for t in tracks.values() if t["missed"]]
     return sorted(missed, key=lambda t: (-t["missed"] / t["tested"], -t["missed"], t["track"]))
 
@@ -302,7 +304,7 @@ def missed_tracks_section(groups: dict[str, list[dict]], csv_path: Path) -> list
     return lines
 
 
-def _taken_for(counts: dict[str, int]) -> str:
+def _taken_for(counts: Counter) -> str:
     return ", ".join(f"{genre} ×{n}" for genre, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 

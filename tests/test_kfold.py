@@ -227,9 +227,12 @@ def test_report_groups_runs_that_differ_only_by_fold(tmp_path):
     md = (tmp_path / "report" / "results.md").read_text()
     assert "| model=mlp,split=kfold | kfold3 | 0,1,2 | 0 | 3 | 0.667 ± 0.208 | 0.667 ± 0.208 | 0.333 ± 0.104 |" in md
     assert "| model=cnn,split=kfold | kfold3 | 0 | 0 | 1 | 0.400 | 0.400 | 0.200 |" in md
+    assert not (tmp_path / "report" / "missed_tracks.csv").exists()  # these runs recorded no verdicts
+    (tmp_path / "report" / "missed_tracks.csv").write_text("stale")
     fake_run(tmp_path / "plain", ["model=cnn"], 0.3)
     write_report([tmp_path / "plain"], tmp_path / "report")
     assert not (tmp_path / "report" / "summary.json").exists()  # no folds: no summary, not a stale one
+    assert not (tmp_path / "report" / "missed_tracks.csv").exists()
     assert "Cross-validation" not in (tmp_path / "report" / "results.md").read_text()
 
 
