@@ -325,7 +325,10 @@ def test_cross_validation_multirun_reports_mean_and_std_over_folds(tmp_path, sha
         folds = [r for r in runs if r["lr"] == lr]
         verdicts = [v for r in folds for v in r["test"]["verdicts"]]
         tracks = [v["track"] for v in verdicts]
-        assert sorted(tracks) == sorted(p.stem for p in (shared_dir / "data").glob("**/*.wav")), tracks
+        assert len(set(tracks)) == len(tracks) == 40, tracks  # TINY: 4 clips of each of 10 genres, each tested once
+        assert Counter(t.split(".")[0] for t in tracks) == Counter(
+            {g: 4 for g in runs[0]["test"]["track"]["per_class"]}
+        )
         for r in folds:
             right = sum(v["genre"] == v["predicted"] for v in r["test"]["verdicts"])
             assert right == pytest.approx(r["test"]["track"]["accuracy"] * r["test"]["tracks"])
