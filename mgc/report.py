@@ -287,10 +287,12 @@ def missed_tracks_section(groups: dict[str, list[dict]], csv_path: Path) -> list
         writer.writeheader()
         writer.writerows({**r, "taken_for": _taken_for(r["taken_for"])} for r in rows)
     lines = ["", "## Tracks missed most often"]
-    for name in groups:
+    for name, runs in groups.items():
         group_rows = [r for r in rows if r["group"] == name]
         if group_rows:
-            lines += ["", f"{name}:", "", "| track | genre | missed / tested | taken for |", "|---|---|---|---|"]
+            older = sum(not r["verdicts"] for r in runs)
+            note = f" ({older} of its {len(runs)} runs predate per-track verdicts: not counted)" if older else ""
+            lines += ["", f"{name}:{note}", "", "| track | genre | missed / tested | taken for |", "|---|---|---|---|"]
             lines += [
                 f"| {r['track']} | {r['genre']} | {r['missed']}/{r['tested']} | {_taken_for(r['taken_for'])} |"
                 for r in group_rows[:MISSED_SHOWN]

@@ -268,9 +268,11 @@ def test_report_names_the_tracks_each_cross_validation_misses_most_often(tmp_pat
         overrides = ["split=kfold", f"split.fold={fold}", f"seed={seed}", "model=mlp"]
         fake_run(sweep / f"s{seed}f{fold}", overrides, 0.5, fold=fold, seed=seed, taken_for=taken_for)
     fake_run(sweep / "cnn", ["split=kfold", "split.fold=0", "model=cnn"], 0.5, taken_for={"rock.1": "metal"})
+    fake_run(sweep / "cnn-older", ["split=kfold", "split.fold=1", "model=cnn"], 0.5)  # no verdicts recorded
     write_report([sweep], tmp_path / "report")
     section = (tmp_path / "report" / "results.md").read_text().split("## Tracks missed most often")[1]
-    mlp, cnn = section.split("model=mlp,split=kfold:")[1].split("model=cnn,split=kfold:")
+    mlp, cnn = section.split("model=mlp,split=kfold:\n")[1].split("model=cnn,split=kfold:")
+    assert cnn.startswith(" (1 of its 2 runs predate per-track verdicts: not counted)\n")
     assert [line for line in mlp.splitlines() if line.startswith("| ") and "| track |" not in line] == [
         "| rock.1 | rock | 1/1 | metal ×1 |",  # by the share of the runs that missed it (all), then by count
         "| blues.1 | blues | 2/3 | reggae ×1, rock ×1 |",
