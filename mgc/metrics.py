@@ -181,18 +181,21 @@ def stage_metrics(
     track's verdict (None: bare segments, which are no tracks, record none).
     """
     track_logp, track_y = track_means(logp, y, track)
-    probs = track_logp.softmax(1)
-    per_track = zip(torch.unique(track).tolist(), track_y.tolist(), probs.argmax(1).tolist())  # track_means order
-    verdicts = [
-        TrackVerdict(track_names[i], class_names[t], class_names[p], round(float(probs[k, p]), 6))
-        for k, (i, t, p) in enumerate(per_track if track_names is not None else [])
-    ]
+    track_pred = track_logp.argmax(1)
+    verdicts = []
+    if track_names is not None:
+        probs = track_logp.softmax(1)
+        ids = torch.unique(track).tolist()  # the tracks in track_means' order
+        verdicts = [
+            TrackVerdict(track_names[i], class_names[t], class_names[p], round(float(probs[k, p]), 6))
+            for k, (i, t, p) in enumerate(zip(ids, track_y.tolist(), track_pred.tolist()))
+        ]
     return StageMetrics(
         loss=float(F.nll_loss(logp, y)),
         segments=len(y),
         tracks=len(track_y),
         segment=scores(logp.argmax(1), y, class_names),
-        track=scores(track_logp.argmax(1), track_y, class_names),
+        track=scores(track_pred, track_y, class_names),
         verdicts=verdicts,
     )
 

@@ -278,24 +278,25 @@ def missed_tracks(runs: list[dict]) -> list[dict]:
 
 def missed_tracks_section(groups: dict[str, list[dict]], csv_path: Path) -> list[str]:
     """results.md lines naming each group's most-missed tracks; every missed track into ``csv_path``."""
-    rows = [{"group": name, **t} for name, runs in groups.items() for t in missed_tracks(runs)]
-    if not rows:  # runs written before mgc recorded verdicts, or nothing missed
+    missed = {name: missed_tracks(runs) for name, runs in groups.items()}
+    if not any(missed.values()):  # runs written before mgc recorded verdicts, or nothing missed
         csv_path.unlink(missing_ok=True)
         return []
     with open(csv_path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["group", "track", "genre", "tested", "missed", "taken_for"])
         writer.writeheader()
-        writer.writerows({**r, "taken_for": _taken_for(r["taken_for"])} for r in rows)
+        writer.writerows(
+            {"group": name, **t, "taken_for": _taken_for(t["taken_for"])} for name, ts in missed.items() for t in ts
+        )
     lines = ["", "## Tracks missed most often"]
     for name, runs in groups.items():
-        group_rows = [r for r in rows if r["group"] == name]
-        if group_rows:
+        if missed[name]:
             older = sum(not r["verdicts"] for r in runs)
             note = f" ({older} of its {len(runs)} runs predate per-track verdicts: not counted)" if older else ""
             lines += ["", f"{name}:{note}", "", "| track | genre | missed / tested | taken for |", "|---|---|---|---|"]
             lines += [
-                f"| {r['track']} | {r['genre']} | {r['missed']}/{r['tested']} | {_taken_for(r['taken_for'])} |"
-                for r in group_rows[:MISSED_SHOWN]
+                f"| {t['track']} | {t['genre']} | {t['missed']}/{t['tested']} | {_taken_for(t['taken_for'])} |"
+                for t in missed[name][:MISSED_SHOWN]
             ]
     lines += [
         "",
