@@ -134,6 +134,56 @@ def test_predict_survives_bad_files_and_prints_json(overfit_checkpoint, tiny_sou
     assert out[2]["genre"] == out[2]["ranking"][0]["genre"] and len(out[2]["ranking"]) == 10
 
 
+def test_a_folder_stands_for_its_audio_files_and_the_last_line_scores_them_by_folder_genre(
+    overfit_checkpoint, tiny_source, tmp_path, capsys
+):
+    """Files under genre-named folders are scored against the folder; hidden files, non-audio and
+    unreadable files are handled as for single files, and files outside genre folders are not scored."""
+    clips = {c.track_id: c.path for c in tiny_source.clips()}
+    layout = {  # destination under tmp_path: source clip (two of them in a folder of another genre)
+        "genres/classical/classical.00000.wav": "classical.00000",
+        "genres/classical/metal.00000.wav": "metal.00000",
+        "genres/metal/metal.00001.wav": "metal.00001",
+        "genres/reggae/deep/reggae.00000.wav": "reggae.00000",  # its folder 'deep' is no genre: not scored
+        "genres/disco/disco.00000.au": "disco.00000",  # .au is audio; the decoder reads it by content
+        "genres/pop/disco.00001.wav": "disco.00001",
+        "mixed/song.wav": "blues.00000",
+        "genres/.hidden/jazz.00000.wav": "jazz.00000",
+    }
+    for dest, track in layout.items():
+        (tmp_path / dest).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / dest).write_bytes(Path(clips[track]).read_bytes())
+    (tmp_path / "genres/metal/notes.txt").write_text("not audio")
+    (tmp_path / "genres/rock").mkdir()
+    (tmp_path / "genres/rock/rock.00000.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+
+    rc = predict_main([f"ckpt={overfit_checkpoint}", f"files=[{tmp_path / 'genres'},{tmp_path / 'mixed'}]", "--json"])
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    in_genres = [d for d in layout if d.startswith("genres/") and ".hidden" not in d] + ["genres/rock/rock.00000.wav"]
+    assert [r["file"] for r in out] == [str(tmp_path / d) for d in [*sorted(in_genres), "mixed/song.wav"]]
+    assert rc == 1  # the unreadable rock clip
+    # the score, recomputed from the JSON: files directly in a folder named after a genre, read
+    genres = Predictor(overfit_checkpoint).class_names
+    scored = [r for r in out if "error" not in r and Path(r["file"]).parent.name in genres]
+    assert len(scored) == 5  # not deep/reggae.00000 nor mixed/song.wav
+    right = sum(r["genre"] == Path(r["file"]).parent.name for r in scored)
+    assert 0 < right < 5  # metal.00000 in classical/ and disco.00001 in pop/ are not what their folder says
+    last = captured.err.strip().splitlines()[-1]
+    assert last == f"named the genre of their folder: {right} of 5 files ({right / 5:.1%}); 1 more could not be read"
+
+
+def test_a_folder_without_audio_files_is_one_line(overfit_checkpoint, tmp_path, capsys):
+    (tmp_path / "empty" / ".hidden").mkdir(parents=True)
+    (tmp_path / "empty" / ".hidden" / "a.wav").write_bytes(b"")
+    (tmp_path / "empty" / "readme.txt").write_text("no audio")
+    with pytest.raises(SystemExit) as exit_:
+        predict_main([f"ckpt={overfit_checkpoint}", f"files={tmp_path / 'empty'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == USER_ERROR and len(err) == 1
+    assert f"files={tmp_path / 'empty'} is a folder with no audio files" in err[0]
+
+
 def test_predict_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
     fake = tmp_path / "model.ckpt"
     fake.write_text("not a checkpoint")

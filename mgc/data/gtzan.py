@@ -107,6 +107,15 @@ def _audio_files(folder: Path) -> list[Path]:
     return [p for p in entries if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".") and p.is_file()]
 
 
+def audio_files_under(folder: Path) -> list[Path]:
+    """Every audio file in ``folder`` and its sub-folders, sorted; hidden files and folders are skipped."""
+    found: list[Path] = []
+    for here, subdirs, _ in os.walk(folder):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+        found += _audio_files(Path(here))
+    return sorted(found)
+
+
 def _audio_by_genre(base: Path) -> dict[str, list[Path]]:
     """Audio files of each sub-folder of ``base`` that holds any (hidden folders skipped)."""
     if not base.is_dir():
