@@ -131,10 +131,10 @@ def expand_folders(entries: list[str]) -> list[str]:
 
 def folder_genre_summary(results: list[Prediction], class_names: list[str]) -> str | None:
     """How many files in a folder named after a genre were named that genre; None when no file is in one."""
-    labelled = [(r, Path(r.file).parent.name) for r in results if Path(r.file).parent.name in class_names]
-    classified = [(r, genre) for r, genre in labelled if not r.error]
+    labelled = [(r, genre) for r in results if (genre := Path(r.file).parent.name) in class_names]
     if not labelled:
         return None
+    classified = [(r, genre) for r, genre in labelled if not r.error]
     right = sum(r.ranking[0][0] == genre for r, genre in classified)
     share = f" ({right / len(classified):.1%})" if classified else ""
     unread = len(labelled) - len(classified)

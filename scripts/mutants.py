@@ -327,8 +327,8 @@ def run_mutant(m: Mutant) -> tuple[str, float]:
             check=False,
         )
         seconds = time.perf_counter() - start
-        verdicts = {0: "SURVIVED", 1: "killed"}
-        return verdicts.get(out.returncode, f"ERROR (pytest exit {out.returncode})"), seconds
+        outcome = {0: "SURVIVED", 1: "killed"}.get(out.returncode, f"ERROR (pytest exit {out.returncode})")
+        return outcome, seconds
 
 
 def main(argv: list[str]) -> int:
