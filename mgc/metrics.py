@@ -180,15 +180,14 @@ def stage_metrics(
     ``track_names[i]`` names track id ``i``; with them the part records every
     track's verdict (None: bare segments, which are no tracks, record none).
     """
-    track_logp, track_y = track_means(logp, y, track)
+    track_logp, track_y, ids = track_means(logp, y, track)
     track_pred = track_logp.argmax(1)
     verdicts = []
     if track_names is not None:
         probs = track_logp.softmax(1)
-        ids = torch.unique(track).tolist()  # the tracks in track_means' order
         verdicts = [
             TrackVerdict(track_names[i], class_names[t], class_names[p], round(float(probs[k, p]), 6))
-            for k, (i, t, p) in enumerate(zip(ids, track_y.tolist(), track_pred.tolist()))
+            for k, (i, t, p) in enumerate(zip(ids.tolist(), track_y.tolist(), track_pred.tolist()))
         ]
     return StageMetrics(
         loss=float(F.nll_loss(logp, y)),
@@ -212,13 +211,15 @@ def unique_first(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return values, first
 
 
-def track_means(logp: torch.Tensor, y: torch.Tensor, track: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean log-probability per track (tracks in ascending id order), and each track's label."""
+def track_means(
+    logp: torch.Tensor, y: torch.Tensor, track: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean log-probability per track (tracks in ascending id order), each track's label, and the track ids."""
     ids, inverse = torch.unique(track, return_inverse=True)
     sums = torch.zeros(len(ids), logp.shape[1], dtype=logp.dtype, device=logp.device).index_add_(0, inverse, logp)
     counts = torch.bincount(inverse, minlength=len(ids)).unsqueeze(1)
     labels = torch.zeros(len(ids), dtype=y.dtype, device=y.device).scatter_(0, inverse, y)
-    return sums / counts, labels
+    return sums / counts, labels, ids
 
 
 def scores(pred: torch.Tensor, target: torch.Tensor, class_names: list[str]) -> Scores:

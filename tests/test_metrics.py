@@ -22,7 +22,7 @@ def test_track_means_average_log_probabilities_per_track_in_id_order():
     logp = logp_of([0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8], [0.5, 0.4, 0.1])
     y = torch.tensor([1, 1, 2, 0])
     track = torch.tensor([7, 7, 3, 5])  # ids out of order, one track split over two segments
-    means, labels = track_means(logp, y, track)
+    means, labels, _ = track_means(logp, y, track)
     assert labels.tolist() == [2, 0, 1]  # tracks 3, 5, 7
     torch.testing.assert_close(means[0], logp[2])
     torch.testing.assert_close(means[2], (logp[0] + logp[1]) / 2)

@@ -97,22 +97,32 @@ class GTZAN:
         ]
 
 
+def _is_audio(path: Path) -> bool:
+    """What counts as an audio file everywhere in mgc: an audio extension, not hidden, a file."""
+    return path.suffix.lower() in AUDIO_EXTENSIONS and not path.name.startswith(".") and path.is_file()
+
+
+def _skip_unreadable(err: OSError) -> None:
+    """A folder that cannot be listed (permissions) is skipped, and the log says which."""
+    log.warning("skipping %s: %s", err.filename, err.strerror or err)
+
+
 def _audio_files(folder: Path) -> list[Path]:
     """Audio files directly inside ``folder``; hidden files and non-audio are skipped."""
     try:
         entries = list(folder.iterdir())
-    except OSError as err:  # unreadable permissions: skip the folder, say which
-        log.warning("skipping %s: %s", folder, err.strerror or err)
+    except OSError as err:
+        _skip_unreadable(err)
         return []
-    return [p for p in entries if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".") and p.is_file()]
+    return [p for p in entries if _is_audio(p)]
 
 
 def audio_files_under(folder: Path) -> list[Path]:
     """Every audio file in ``folder`` and its sub-folders, sorted; hidden files and folders are skipped."""
     found: list[Path] = []
-    for here, subdirs, _ in os.walk(folder):
+    for here, subdirs, files in os.walk(folder, onerror=_skip_unreadable):
         subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-        found += _audio_files(Path(here))
+        found += [path for name in files if _is_audio(path := Path(here) / name)]
     return sorted(found)
 
 
