@@ -46,16 +46,20 @@ class Scores:
 
 @dataclass
 class TrackVerdict:
-    """What one held-out track was taken for: the genre ranked first and its probability.
+    """What one held-out track was taken for: the genre ranked first, its probability, and every genre's score.
 
-    Kept per track so that a report can say which tracks a model misses, and
-    whether every fold and seed of a cross-validation misses the same ones.
+    Kept per track so that a report can say which tracks a model misses,
+    whether every fold and seed of a cross-validation misses the same ones,
+    and what the models of several seeds would name together.
     """
 
     track: str
     genre: str
     predicted: str
     probability: float  # of ``predicted``: the renormalised mean log-probability, as predict reports it
+    # genre -> the mean of the track's segment log-probabilities, whose argmax is ``predicted``
+    # (what mgc-predict averages over the models of an ensemble); empty in older runs
+    log_probs: dict[str, float] = field(default_factory=dict)
 
     @property
     def missed(self) -> bool:
@@ -186,7 +190,13 @@ def stage_metrics(
     if track_names is not None:
         probs = track_logp.softmax(1)
         verdicts = [
-            TrackVerdict(track_names[i], class_names[t], class_names[p], round(float(probs[k, p]), 6))
+            TrackVerdict(
+                track_names[i],
+                class_names[t],
+                class_names[p],
+                round(float(probs[k, p]), 6),
+                {c: round(float(v), 6) for c, v in zip(class_names, track_logp[k].tolist())},
+            )
             for k, (i, t, p) in enumerate(zip(ids.tolist(), track_y.tolist(), track_pred.tolist()))
         ]
     return StageMetrics(

@@ -253,10 +253,72 @@ def write_cross_validation(rows: list[dict], out: Path) -> dict[str, dict]:
         "deviation over the runs (ddof=1). summary.json holds the mean, std and n of every val and test "
         "metric, per-class scores included.",
     ]
+    lines += ensemble_of_seeds_section(groups)
     lines += missed_tracks_section(groups, out / "missed_tracks.csv")
     with open(out / "results.md", "a") as f:
         f.write("\n" + "\n".join(lines) + "\n")
     return summary
+
+
+def ensemble_of_seeds(runs: list[dict]) -> dict | None:
+    """Track accuracy of a repeated cross-validation's seeds taken together, out of fold.
+
+    Each seed's cross-validation tests every track once, with a model that
+    never trained on it; averaging those models' mean log-probabilities per
+    genre (as ``mgc-predict`` does for several checkpoints) names each track
+    by an ensemble of one model per seed, none of which saw it. That measures
+    what ensembling buys without one more training run. None for a group of
+    one seed, or runs that predate per-genre scores in their verdicts.
+    """
+    scored = [r for r in runs if any(v.log_probs for v in r["verdicts"])]
+    seeds = {r["seed"] for r in scored}
+    if len(seeds) < 2:
+        return None
+    tracks: dict[str, tuple[str, list[dict[str, float]]]] = {}
+    alone = []
+    for r in scored:
+        for v in r["verdicts"]:
+            tracks.setdefault(v.track, (v.genre, []))[1].append(v.log_probs)
+            alone.append(not v.missed)
+    right = [
+        genre == max(scores[0], key=lambda g: np.mean([s[g] for s in scores])) for genre, scores in tracks.values()
+    ]
+    members = [len(scores) for _, scores in tracks.values()]
+    return {
+        "seeds": len(seeds),
+        "tracks": len(tracks),
+        "members": (min(members), max(members)),
+        "accuracy": float(np.mean(right)),
+        "alone": float(np.mean(alone)),
+    }
+
+
+def ensemble_of_seeds_section(groups: dict[str, list[dict]]) -> list[str]:
+    """results.md lines: per repeated cross-validation, its seeds' models together against one at a time."""
+    ensembles = {name: e for name, runs in groups.items() if (e := ensemble_of_seeds(runs))}
+    if not ensembles:
+        return []
+    lines = [
+        "",
+        "## The seeds together: an out-of-fold ensemble",
+        "",
+        "| group | seeds | tracks | models per track | track acc, one model | track acc, the models together |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, e in ensembles.items():
+        low, high = e["members"]
+        lines.append(
+            f"| {name} | {e['seeds']} | {e['tracks']} | {low if low == high else f'{low}-{high}'} "
+            f"| {e['alone']:.3f} | {e['accuracy']:.3f} |"
+        )
+    lines += [
+        "",
+        "Each track is named by the mean, over the runs that tested it (one per seed, none trained on it), of "
+        "its mean segment log-probabilities, as mgc-predict names a file with several checkpoints: the accuracy "
+        "of an ensemble of one model per seed, each trained on the other folds' tracks, like the fold "
+        "checkpoints of one cross-validation. One model: the same verdicts counted one run at a time.",
+    ]
+    return lines
 
 
 def missed_tracks(runs: list[dict]) -> list[dict]:

@@ -49,6 +49,10 @@ def test_each_track_verdict_names_the_track_its_genre_and_the_mean_log_probabili
     ]
     mean = (logp[0] + logp[1]) / 2
     assert verdicts[2].probability == pytest.approx(float(torch.softmax(mean, 0)[1]), abs=1e-6)
+    # every genre's mean log-probability, by name: what an ensemble of runs averages (mgc.report)
+    assert list(verdicts[2].log_probs) == NAMES
+    assert list(verdicts[2].log_probs.values()) == pytest.approx(mean.tolist(), abs=1e-6)
+    assert list(verdicts[0].log_probs.values()) == pytest.approx(logp[2].tolist(), abs=1e-6)
     assert stage_metrics(logp.float(), y, track, NAMES).verdicts == []  # bare segments: no tracks to name
 
 
@@ -118,11 +122,20 @@ def test_metrics_json_round_trips_and_keeps_its_layout(tmp_path):
         0,
     ]  # rock called jazz
     assert set(raw["test"]) == {"loss", "segments", "tracks", "segment", "track", "verdicts"}
-    assert raw["test"]["verdicts"][1] == {"track": "c.1", "genre": "rock", "predicted": "jazz", "probability": 0.7}
+    assert raw["test"]["verdicts"][1] == {
+        "track": "c.1",
+        "genre": "rock",
+        "predicted": "jazz",
+        "probability": 0.7,
+        "log_probs": {g: round(math.log(q), 6) for g, q in zip(NAMES, (0.2, 0.7, 0.1))},
+    }
     assert "verdicts" not in str(m.numbers())  # per-track verdicts are no metric to average
     older = m.as_dict()
     del older["test"]["verdicts"]  # written before mgc recorded verdicts
     assert RunMetrics.from_dict(older).test.verdicts == []
+    older = m.as_dict()
+    del older["test"]["verdicts"][0]["log_probs"]  # written before verdicts kept every genre's score
+    assert RunMetrics.from_dict(older).test.verdicts[0].log_probs == {}
     assert RunMetrics.read(tmp_path / "metrics.json") == m
     assert record(val=None).as_dict()["val"] == {}  # a part that was not evaluated, as before
     assert RunMetrics.from_dict(record(val=None).as_dict()).val is None
