@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mgc.models import CNN, MLP, Linear, Recurrent, ResNet18
+from mgc.models import CNN, MLP, Linear, Recurrent, ResNet18, ShortChunkCNN
 
 SHAPES = {"mfcc-json": (1, 13, 130), "mfcc-png": (3, 13, 1249), "mfcc-png-70": (3, 70, 70), "chroma": (1, 12, 431)}
 MODELS = {
@@ -61,3 +61,37 @@ def test_recurrent_reads_frames_as_time_steps():
 def test_cnn_channels_as_in_the_journal():
     convs = [m.out_channels for m in CNN((1, 13, 130), 10) if isinstance(m, torch.nn.Conv2d)]
     assert convs == [256, 256, 256, 512]
+
+
+def convolutions(model: torch.nn.Module) -> list[torch.nn.Conv2d]:
+    return [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+
+
+@pytest.mark.parametrize(
+    ("build", "shape"),
+    [
+        (lambda layout: CNN((2, 13, 130), 10, channels=(8, 8, 16, 16), fc=(16,), channels_last=layout), (2, 13, 130)),
+        (lambda layout: ShortChunkCNN((2, 32, 40), 10, channels=(8, 16, 16), channels_last=layout), (2, 32, 40)),
+    ],
+    ids=["cnn", "short_chunk_cnn"],
+)
+def test_channels_last_convolves_in_nhwc_and_computes_the_same_numbers(build, shape):
+    torch.manual_seed(0)
+    nhwc, nchw = build(True), build(False)
+    nchw.load_state_dict(nhwc.state_dict())
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convolutions(nhwc))
+    seen = []  # what the first convolution is given: an NHWC batch (2 channels), whatever the caller passes
+    convolutions(nhwc)[0].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    x = torch.randn(4, *shape)
+    torch.manual_seed(1)  # the same dropout draws for both
+    out = nhwc(x)
+    torch.manual_seed(1)
+    expected = nchw(x)
+    assert seen[0].is_contiguous(memory_format=torch.channels_last)
+    assert not seen[0].is_contiguous()  # a real NHWC layout, not a tensor that is both
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+    out.square().sum().backward()
+    expected.square().sum().backward()
+    torch.testing.assert_close(
+        convolutions(nhwc)[0].weight.grad, convolutions(nchw)[0].weight.grad, rtol=1e-3, atol=1e-5
+    )

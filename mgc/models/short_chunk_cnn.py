@@ -51,6 +51,10 @@ class ShortChunkCNN(nn.Module):
     dense_head : bool
         The paper's head (linear, batch norm, ReLU, dropout, linear); False:
         dropout and one linear layer on the pooled channels.
+    channels_last : bool
+        Run the convolutions in NHWC memory layout, which oneDNN executes
+        faster on CPU (as :class:`~mgc.models.CNN` does); the same numbers
+        up to float rounding.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class ShortChunkCNN(nn.Module):
         channels: Sequence[int] = (64, 64, 128, 128, 128, 128, 256),
         dropout: float = 0.5,
         dense_head: bool = True,
+        channels_last: bool = True,
     ):
         super().__init__()
         width = int(input_shape[0])
@@ -75,8 +80,13 @@ class ShortChunkCNN(nn.Module):
         self.features = nn.Sequential(*blocks, nn.AdaptiveMaxPool2d(1), nn.Flatten())
         dense = [nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU()] if dense_head else []
         self.head = nn.Sequential(*dense, nn.Dropout(dropout), nn.Linear(width, num_classes))
+        self.channels_last = channels_last
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:  # NHWC convolutions: faster on CPU (README, Performance), same numbers
+            x = x.contiguous(memory_format=torch.channels_last)
         if self.training and len(x) == 1:
             # A lone segment (a last training batch of one) has no batch statistics where a
             # map is 1x1 or in the head: batch norm then uses its running statistics.
