@@ -326,17 +326,19 @@ def _models(quick: bool) -> dict[str, Callable[[], torch.nn.Module]]:
 
     mfcc, logmel = (1, 13, 130), (1, 128, 130)
     recommended = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "experiment" / "recommended.yaml").model)
-    # The CNN is measured in the default contiguous layout; the channels-last variant is its own row.
+    # The CNNs are measured in the contiguous layout; the channels-last variant is its own row.
     if quick:
         return {
             "gru": lambda: Recurrent(mfcc, 10, hidden_size=32),
             "cnn": lambda: CNN(mfcc, 10, channels=(8, 8, 8, 16), channels_last=False),
-            "spectrogram_cnn": lambda: ShortChunkCNN(logmel, 10, channels=(4, 8, 8), dense_head=False),
+            "spectrogram_cnn": lambda: ShortChunkCNN(
+                logmel, 10, channels=(4, 8, 8), dense_head=False, channels_last=False
+            ),
         }
     return {
         "gru": lambda: Recurrent(mfcc, 10),
         "cnn": lambda: CNN(mfcc, 10, channels_last=False),
-        "spectrogram_cnn": lambda: ShortChunkCNN(logmel, 10, **recommended),
+        "spectrogram_cnn": lambda: ShortChunkCNN(logmel, 10, **recommended, channels_last=False),
     }
 
 
@@ -348,9 +350,11 @@ def plain_loop(
     per_item: bool = True,
     channels_last: bool = False,
     compile: bool = False,
+    bf16: bool = False,
 ) -> tuple[float, float]:
     """Samples/s of a textbook PyTorch loop after two warm-up batches, and the warm-up's seconds
-    (where ``torch.compile`` does its compiling)."""
+    (where ``torch.compile`` does its compiling). ``bf16``: forward and loss under bfloat16 autocast,
+    what ``trainer.precision=bf16-mixed`` does on CPU."""
     from torch.utils.data import DataLoader, TensorDataset
 
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3)
@@ -370,7 +374,8 @@ def plain_loop(
                 start = time.perf_counter()
                 warmup = start - warm_start
             xb = batch_x.contiguous(memory_format=torch.channels_last) if channels_last else batch_x
-            loss = torch.nn.functional.cross_entropy(model(xb), yb)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = torch.nn.functional.cross_entropy(model(xb), yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -433,7 +438,8 @@ def bench_training(data: dict[str, tuple[np.ndarray, np.ndarray]], quick: bool) 
         def plain(build=build, batches=batches, x_t=x_t, y_t=y_t, **options) -> Callable[[], tuple[float, float]]:
             return lambda: plain_loop(build(), x_t, y_t, batches, **options)
 
-        mgc_layout = {"per_item": False, "channels_last": name == "cnn"}  # sliced batches, channels-last CNN
+        convolutional = name in ("cnn", "spectrogram_cnn")
+        mgc_layout = {"per_item": False, "channels_last": convolutional}  # sliced batches, channels-last CNNs
         variants = {
             "plain": plain(),
             "light": lambda build=build, batches=batches, x_t=x_t, y_t=y_t: (
@@ -444,8 +450,10 @@ def bench_training(data: dict[str, tuple[np.ndarray, np.ndarray]], quick: bool) 
         }
         if name != "spectrogram_cnn":  # its row is Lightning vs plain; compiling it costs minutes on 2 cores
             variants["compiled"] = plain(**mgc_layout, compile=True)
-        if name == "cnn":
+        if convolutional:
             variants["channels_last"] = plain(**mgc_layout)
+        if name == "spectrogram_cnn":  # experiment=recommended trains it under bf16-mixed
+            variants["bf16"] = plain(**mgc_layout, bf16=True)
         rates: dict[str, float] = {}
         warmups: dict[str, float] = {}
         # Many short interleaved rounds, best of each: a shared machine drifts within a minute
@@ -476,10 +484,12 @@ def bench_training(data: dict[str, tuple[np.ndarray, np.ndarray]], quick: bool) 
                 "compile_gain": round(rates["compiled"] / default, 3),
                 "compile_warmup_s": round(warmups["compiled"], 1),
             }
-        if name == "cnn":
+        if convolutional:
             entry.update(
                 {"channels_last_samples_s": round(default, 1), "channels_last_gain": round(default / sliced, 3)}
             )
+        if "bf16" in rates:
+            entry.update({"bf16_samples_s": round(rates["bf16"], 1), "bf16_gain": round(rates["bf16"] / default, 3)})
         results[name] = entry
     results["targets"] = {"lightning_vs_plain": 0.95}
     return results
@@ -616,12 +626,21 @@ def training_rows(t: dict) -> list[tuple[str, str, str, str]]:
                 f"{t[name]['plain_batch_slicing_samples_s']} samples/s",
             )
         )
+    for name, label in (("cnn", "CNN"), ("spectrogram_cnn", "short-chunk CNN")):
+        rows.append(
+            (
+                f"{label} plain loop: channels-last vs contiguous",
+                f"{t[name]['channels_last_gain']}x",
+                "",
+                f"{t[name]['channels_last_samples_s']} samples/s",
+            )
+        )
     rows.append(
         (
-            "CNN plain loop: channels-last vs contiguous",
-            f"{t['cnn']['channels_last_gain']}x",
+            "short-chunk CNN plain loop: bf16-mixed vs 32-bit (channels-last)",
+            f"{t['spectrogram_cnn']['bf16_gain']}x",
             "",
-            f"{t['cnn']['channels_last_samples_s']} samples/s",
+            f"{t['spectrogram_cnn']['bf16_samples_s']} samples/s",
         )
     )
     for name in ("gru", "cnn"):

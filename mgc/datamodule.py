@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from mgc.augment import Augment, ClipCrops
 from mgc.data.gtzan import GTZAN
 from mgc.features.base import Extractor, FeatureSet
-from mgc.split import Split
+from mgc.metrics import unique_first
+from mgc.split import Split, deal
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,27 @@ class GenreDataModule(L.LightningDataModule):
         crops = ClipCrops(x, tracks, index) if augment.random_crop else None
         log.info("training batches augmented: %s", augment)
         return AugmentedBatches(tensors, augment, crops, gain, classes)
+
+    def bags(self, members: int) -> torch.Tensor:
+        """For each track id, the ensemble member (0 .. members-1) that leaves it out of its training; -1 for
+        tracks outside the training part.
+
+        Each genre's training tracks are dealt to the members as k-fold
+        cross-validation deals tracks to folds (:func:`mgc.split.deal`), with
+        a generator of its own seeded by the run's seed: member ``m`` trains
+        on the tracks of the other members' shares, like the fold models of
+        a cross-validation, trained side by side.
+        """
+        _, labels, tracks, _ = self.parts["train"].tensors
+        ids, first = unique_first(tracks)
+        track_labels = labels[first]
+        left_out_by = torch.full((int(tracks.max()) + 1,), -1, dtype=torch.long)
+        rng, dealt = np.random.default_rng([self.seed, members]), 0
+        for label in torch.unique(track_labels).tolist():
+            genre = ids[track_labels == label]
+            left_out_by[genre] = torch.from_numpy(deal(len(genre), members, dealt, rng))
+            dealt += len(genre)
+        return left_out_by
 
     # -- what the model needs to know ---------------------------------------
     @property

@@ -74,6 +74,7 @@ class GenreClassifier(L.LightningModule):
         self._outputs: list[tuple[torch.Tensor, ...]] = []
         self.results: dict[str, StageMetrics] = {}
         self.history: list[dict[str, float]] = []
+        self.bags: torch.Tensor | None = None  # a bagged ensemble's member leaving out each track (on_fit_start)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -89,21 +90,53 @@ class GenreClassifier(L.LightningModule):
         return F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
 
     # -- training ---------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        """A bagged ensemble learns which member leaves out which training track (the same deal on resume)."""
+        if not getattr(self.model, "bagging", False):
+            return
+        datamodule = self.trainer.datamodule
+        if datamodule is None or not hasattr(datamodule, "bags"):
+            raise MgcError(
+                "model.bagging=true deals the training tracks to the members, which needs mgc's GenreDataModule "
+                "(train.py); train with train.py or set model.bagging=false"
+            )
+        self.bags = datamodule.bags(len(self.model.members)).to(self.device)
+
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        x, y, *_ = batch  # y: class indices, or mixed one-hot rows under mixup (mgc.augment)
-        logits = self(x)
-        loss = self._loss(logits, y)
+        x, y, *ids = batch  # y: class indices, or mixed one-hot rows under mixup (mgc.augment); ids: track, index
+        if self.bags is not None:
+            loss, logits, y = self._bagged_loss(x, y, ids[0])
+        else:
+            logits = self(x)
+            loss = self._loss(logits, y)
+            if logits.ndim == 3:  # an ensemble's members: its prediction is their mean probability
+                logits = mean_log_probability(logits)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
                 f"the last good checkpoint is kept in checkpoints/last.ckpt; lower optim.lr or check the features"
             )
-        if logits.ndim == 3:  # an ensemble's members: its prediction is their mean probability
-            logits = mean_log_probability(logits)
         self.train_acc(logits, y if y.ndim == 1 else y.argmax(dim=1))
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
+
+    def _bagged_loss(
+        self, x: torch.Tensor, y: torch.Tensor, track: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The mean of each member's own loss on the segments of the tracks it keeps (see ``self.bags``), and
+        the members' logits and labels of those segments, for the training accuracy."""
+        losses, logits, labels = [], [], []
+        idle = torch.zeros((), device=x.device)
+        for number, member in enumerate(self.model.members):
+            keep = self.bags[track] != number
+            if not keep.any():  # every segment is this member's to leave out: no loss and a zero gradient,
+                idle = idle + sum(p.sum() for p in member.parameters()) * 0.0  # which keeps DDP's graph whole
+                continue
+            logits.append(member(x[keep]))
+            labels.append(y[keep])
+            losses.append(self._loss(logits[-1], labels[-1]))
+        return torch.stack(losses).mean() + idle, torch.cat(logits), torch.cat(labels)
 
     def on_train_epoch_end(self) -> None:
         """Record one row of the learning curves (validation has run by now)."""

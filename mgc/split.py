@@ -58,6 +58,14 @@ def _shares(fractions: dict[str, float], n: int) -> dict[str, int]:
     return counts
 
 
+def deal(n: int, folds: int, dealt: int, rng: np.random.Generator) -> np.ndarray:
+    """The fold (0 .. folds-1) of each of one genre's ``n`` tracks: shuffled with ``rng``, then dealt in
+    turn, starting where the ``dealt`` tracks of the genres before left off (so the folds stay level)."""
+    fold_of = np.empty(n, dtype=np.int64)
+    fold_of[rng.permutation(n)] = (dealt + np.arange(n)) % folds
+    return fold_of
+
+
 class _ByTrack(Split):
     """Shared by the splits that deal whole tracks to parts, genre by genre (stratified, no leakage).
 
@@ -238,8 +246,7 @@ class KFoldSplit(_ByTrack):
         dealt = 0  # tracks dealt so far: the next genre starts at the next fold
         for _, tracks in self._genre_tracks(features):
             n = len(tracks)
-            fold_of = np.empty(n, dtype=np.int64)
-            fold_of[shuffle.permutation(n)] = (dealt + np.arange(n)) % self.folds
+            fold_of = deal(n, self.folds, dealt, shuffle)
             dealt += n
             # validation candidates in an order drawn for every fold alike, so that the draws of the
             # next genre (and its fold assignment) never depend on which fold this run tests

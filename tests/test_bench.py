@@ -58,10 +58,14 @@ def test_quick_bench_writes_every_field(tmp_path, capsys):
         t = saved["training"][model]
         assert t["lightning_vs_plain"] == ratio_of(t["lightning_samples_s"], t["plain_samples_s"], 0.01)
         assert t["batch_slicing_gain"] == ratio_of(t["plain_batch_slicing_samples_s"], t["plain_samples_s"], 0.01)
+    for model in ("cnn", "spectrogram_cnn"):
+        t = saved["training"][model]
+        assert t["channels_last_gain"] == ratio_of(
+            t["channels_last_samples_s"], t["plain_batch_slicing_samples_s"], 0.01
+        )
+    scc = saved["training"]["spectrogram_cnn"]
+    assert scc["bf16_gain"] == ratio_of(scc["bf16_samples_s"], scc["channels_last_samples_s"], 0.01)
     cnn = saved["training"]["cnn"]
-    assert cnn["channels_last_gain"] == ratio_of(
-        cnn["channels_last_samples_s"], cnn["plain_batch_slicing_samples_s"], 0.01
-    )
     assert cnn["compile_gain"] == ratio_of(cnn["compiled_samples_s"], cnn["channels_last_samples_s"], 0.01)
     assert saved["training"]["targets"] == {"lightning_vs_plain": 0.95}
     lm = saved["logmel"]
@@ -70,6 +74,8 @@ def test_quick_bench_writes_every_field(tmp_path, capsys):
     assert lm["audio_s_per_s"]["mgc"] == ratio_of(lm["audio_seconds"], lm["mgc_s"], 0.02)
     assert "log-mel extraction vs per-segment librosa loop" in out
     assert "short-chunk CNN (log-mel) training: Lightning vs plain loop" in out
+    assert "short-chunk CNN plain loop: channels-last vs contiguous" in out
+    assert "short-chunk CNN plain loop: bf16-mixed vs 32-bit (channels-last)" in out
 
 
 def test_training_only_runs_part_three_alone(tmp_path, capsys):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
+import lightning.pytorch as L
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +14,8 @@ from hydra.utils import instantiate
 from mgc.errors import MgcError
 from mgc.models import Ensemble, Linear, ShortChunkCNN
 from mgc.module import GenreClassifier
-from mgc.train import run
+from mgc.scheduler import constant
+from mgc.train import build_datamodule, run
 
 SHAPE, CLASSES = (1, 16, 20), 4
 
@@ -88,3 +91,82 @@ def test_the_config_wraps_any_model_and_trains_end_to_end(make_cfg):
     assert math.isclose(
         sum(p.numel() for p in model.parameters()), 3 * sum(p.numel() for p in model.members[0].parameters())
     )
+
+
+def test_bags_deal_each_genres_training_tracks_to_the_members_in_turn(make_cfg):
+    def bags(*overrides: str, members: int = 3) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        datamodule = build_datamodule(make_cfg("features=logmel", *overrides))
+        datamodule.setup()
+        _, labels, tracks, _ = datamodule.parts["train"].tensors
+        return datamodule.bags(members), labels, tracks
+
+    left_out_by, labels, tracks = bags("split=all_tracks")  # TINY: 4 tracks of each of 10 genres, all training
+    assert sorted(left_out_by.tolist()) == sorted([0] * 14 + [1] * 13 + [2] * 13)  # level over all 40 tracks
+    for genre in range(10):  # within a genre, the members' shares differ by one track at most
+        counts = torch.bincount(left_out_by[torch.unique(tracks[labels == genre])], minlength=3)
+        assert counts.max() - counts.min() <= 1 and counts.sum() == 4
+    assert torch.equal(bags("split=all_tracks")[0], left_out_by)  # the seed decides
+    assert not torch.equal(bags("split=all_tracks", "seed=7")[0], left_out_by)
+    kfold, _, train_tracks = bags("split=kfold", "split.folds=4", "split.val_fraction=0")
+    assert set(kfold[train_tracks].tolist()) == {0, 1, 2}
+    held_out = torch.tensor([t for t in range(len(kfold)) if t not in set(train_tracks.tolist())])
+    assert len(held_out) == 10 and (kfold[held_out] == -1).all()  # test tracks: no member's to leave out
+
+
+def test_a_bagged_member_learns_only_from_the_tracks_it_keeps():
+    torch.manual_seed(0)
+    ens = Ensemble(SHAPE, CLASSES, member=Linear, members=3, bagging=True)
+    module = classifier(ens)
+    module.log = lambda *a, **k: None
+    module.bags = torch.tensor([0, 1, 2, 0, -1, 1])  # track id -> the member that leaves it out
+    x, y = torch.randn(6, *SHAPE), torch.tensor([0, 1, 2, 3, 0, 1])
+    track = torch.tensor([0, 0, 1, 3, 5, 2])
+    ens.train()
+    module.training_step((x, y, track, torch.arange(6)), 0).backward()
+    together = [[p.grad.clone() for p in member.parameters()] for member in ens.members]
+    for number, (member, grads) in enumerate(zip(ens.members, together)):
+        keep = module.bags[track] != number
+        ens.zero_grad()
+        (F.cross_entropy(member(x[keep]), y[keep]) / 3).backward()  # by itself, on its own rows
+        for a, p in zip(grads, member.parameters()):
+            torch.testing.assert_close(a, p.grad)
+    ens.zero_grad()  # a batch of member 0's left-out tracks alone: it learns nothing, the others learn
+    module.training_step((x[[0, 3]], y[[0, 3]], track[[0, 3]], torch.arange(2)), 0).backward()
+    assert all(p.grad is not None and not p.grad.any() for p in ens.members[0].parameters())
+    assert all(p.grad.any() for m in ens.members[1:] for p in m.parameters())
+
+
+def test_bagging_needs_two_members_and_mgcs_datamodule():
+    with pytest.raises(MgcError, match=r"model.bagging=true with model.members=1"):
+        Ensemble(SHAPE, CLASSES, member=Linear, members=1, bagging=True)
+    ens = Ensemble(SHAPE, CLASSES, member=Linear, members=2, bagging=True)
+    module = GenreClassifier(ens, functools.partial(torch.optim.SGD, lr=0.1), constant, list("abcd"))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(4, *SHAPE), torch.zeros(4).long()))
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    with pytest.raises(MgcError, match=r"model.bagging=true deals the training tracks") as err:
+        trainer.fit(module, train_dataloaders=loader)
+    assert "\n" not in str(err.value)
+
+
+def test_a_bagged_ensemble_takes_its_deal_from_the_datamodule_and_trains_end_to_end(make_cfg):
+    cfg = make_cfg("model=ensemble", "model.bagging=true", "model.members=3", "features=logmel", "split=all_tracks")
+    datamodule = build_datamodule(cfg)
+    datamodule.setup()
+    ens = Ensemble(datamodule.input_shape, 10, member=Linear, members=3, bagging=True)
+    module = GenreClassifier(ens, functools.partial(torch.optim.SGD, lr=0.1), constant, datamodule.class_names)
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(module, datamodule=datamodule)
+    assert torch.equal(module.bags, datamodule.bags(3))
+    split = make_cfg(
+        "model=ensemble",
+        "model.bagging=true",
+        "model.members=3",
+        "features=logmel",
+        "model.member.channels=[4,8]",
+        "trainer.max_epochs=1",
+        "split=kfold",
+        "split.folds=4",
+        "split.val_fraction=0",
+    )
+    metrics = run(split)  # train, checkpoint, test on the held-out fold
+    assert metrics["test"]["tracks"] == 10 and 0 <= metrics["test"]["track"]["accuracy"] <= 1

@@ -10,6 +10,15 @@ averaged output as one model lets members lean on each other and loses the
 diversity an ensemble is for. One run and one checkpoint hold them all, so
 ``mgc-predict``, ``make cv`` and the report need nothing new; the cost is one
 member's training time per member.
+
+With ``bagging``, members also differ in what they learn from: each genre's
+training tracks are dealt to the members, and each member trains on the
+tracks dealt to the others, as the fold models of a cross-validation do.
+Members trained on the same tracks tend to repeat each other's mistakes on a
+data set this small; the fold models of a repeated cross-validation, taken
+together, name more held-out tracks than one model (the report's
+out-of-fold ensemble measures it), and bagging trains such a committee in
+one run, at a member's full-data cost per member.
 """
 
 from __future__ import annotations
@@ -42,6 +51,10 @@ class Ensemble(nn.Module):
         config with ``_partial_: true``; ``conf/model/ensemble.yaml``).
     members : int
         How many.
+    bagging : bool
+        Each member leaves out its share of every genre's training tracks
+        (dealt by :meth:`mgc.datamodule.GenreDataModule.bags`; the module
+        masks each member's loss). Needs at least two members.
     """
 
     def __init__(
@@ -50,10 +63,17 @@ class Ensemble(nn.Module):
         num_classes: int,
         member: Callable[..., nn.Module],
         members: int = 2,
+        bagging: bool = False,
     ):
         super().__init__()
         if int(members) < 1:
             raise MgcError(f"model.members={members}: an ensemble needs at least one member")
+        if bagging and int(members) < 2:
+            raise MgcError(
+                f"model.bagging=true with model.members={members}: a lone member would leave out every "
+                f"track; use model.members=5 (each leaves out a fifth) or model.bagging=false"
+            )
+        self.bagging = bool(bagging)
         self.members = nn.ModuleList(
             member(input_shape=input_shape, num_classes=num_classes) for _ in range(int(members))
         )
