@@ -149,8 +149,12 @@ class GenreClassifier(L.LightningModule):
 
     # -- evaluation -----------------------------------------------------------
     def _eval_step(self, batch: tuple[torch.Tensor, ...]) -> None:
+        """One batch's log-probabilities, in 32-bit whatever ``trainer.precision`` trains in (autocast off):
+        the metrics of a run then name the tracks that ``mgc-predict``, which runs in 32-bit, names."""
         x, y, track, index = batch
-        self._outputs.append((F.log_softmax(self(x), dim=1).detach(), y, track, index))
+        with torch.autocast(self.device.type, enabled=False):
+            logits = self(x.float())
+        self._outputs.append((F.log_softmax(logits.float(), dim=1).detach(), y, track, index))
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         self._eval_step(batch)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import lightning.pytorch as L
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import NARROW, TINY, hparams_of
 
 from mgc.errors import MgcError
+from mgc.models import Linear
+from mgc.module import GenreClassifier
+from mgc.scheduler import constant
 from mgc.train import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -269,3 +275,22 @@ def test_extract_script_on_a_gtzan_layout_folder(tiny_source, tmp_path):
         assert "40 clips" in out.stdout and "clips/s" in out.stdout
     assert json.loads((tmp_path / "data_10.json").read_text())["mapping"][0] == "blues"
     assert len(list((tmp_path / "cache").glob("*/index.json"))) == 3
+
+
+def test_evaluation_runs_in_32_bit_under_a_bf16_mixed_trainer():
+    """trainer.precision=bf16-mixed speeds training; test metrics still come from 32-bit outputs, as mgc-predict's."""
+    torch.manual_seed(0)
+    model = Linear((1, 13, 130), 4)
+    module = GenreClassifier(model, functools.partial(torch.optim.SGD, lr=0.1), constant, list("abcd"))
+    x, y = torch.randn(8, 1, 13, 130), torch.tensor([0, 1, 2, 3] * 2)
+    batches = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y, torch.arange(8), torch.arange(8)), batch_size=4
+    )
+    trainer = L.Trainer(precision="bf16-mixed", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.test(module, dataloaders=batches, verbose=False)
+    with torch.no_grad():
+        in_32_bit = float(F.nll_loss(F.log_softmax(model(x), dim=1), y))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            in_bf16 = float(F.nll_loss(F.log_softmax(model(x).float(), dim=1), y))
+    assert abs(in_bf16 - in_32_bit) > 1e-4  # the two differ enough to tell apart
+    assert module.results["test"].loss == pytest.approx(in_32_bit, abs=1e-6)
