@@ -452,7 +452,7 @@ def bench_training(data: dict[str, tuple[np.ndarray, np.ndarray]], quick: bool) 
             variants["compiled"] = plain(**mgc_layout, compile=True)
         if convolutional:
             variants["channels_last"] = plain(**mgc_layout)
-        if name == "spectrogram_cnn":  # experiment=recommended trains it under bf16-mixed
+        if name == "spectrogram_cnn":  # what trainer.precision=bf16-mixed buys it
             variants["bf16"] = plain(**mgc_layout, bf16=True)
         rates: dict[str, float] = {}
         warmups: dict[str, float] = {}

@@ -13,12 +13,10 @@ member's training time per member.
 
 With ``bagging``, members also differ in what they learn from: each genre's
 training tracks are dealt to the members, and each member trains on the
-tracks dealt to the others, as the fold models of a cross-validation do.
-Members trained on the same tracks tend to repeat each other's mistakes on a
-data set this small; the fold models of a repeated cross-validation, taken
-together, name more held-out tracks than one model (the report's
-out-of-fold ensemble measures it), and bagging trains such a committee in
-one run, at a member's full-data cost per member.
+tracks dealt to the others, as the fold models of a cross-validation do
+(members trained on the same tracks tend to repeat each other's mistakes).
+Each member then costs (members - 1) / members of a full-data member. README
+("Accuracy on real music") has what it measured on the real dev clips.
 """
 
 from __future__ import annotations
@@ -54,7 +52,8 @@ class Ensemble(nn.Module):
     bagging : bool
         Each member leaves out its share of every genre's training tracks
         (dealt by :meth:`mgc.datamodule.GenreDataModule.bags`; the module
-        masks each member's loss). Needs at least two members.
+        gives each member only the segments of the tracks it keeps). Needs
+        at least two members.
     """
 
     def __init__(
