@@ -207,8 +207,8 @@ MUTANTS = [
     Mutant(
         "kfold: every genre dealt from the first fold",
         "mgc/split.py",
-        "= (dealt + np.arange(n)) % self.folds",
-        "= np.arange(n) % self.folds",
+        "= (dealt + np.arange(n)) % folds",
+        "= np.arange(n) % folds",
         KFOLD_TESTS,
         select="not multirun",
     ),
@@ -243,6 +243,21 @@ MUTANTS = [
         'key=lambda t: (-t["missed"], t["track"])',
         KFOLD_TESTS,
         select="not multirun",
+    ),
+    Mutant(
+        "cross-validation: the seeds together by majority vote",
+        "mgc/report.py",
+        "genre == max(scores[0], key=lambda g: np.mean([s[g] for s in scores]))",
+        "genre == Counter(max(s, key=s.get) for s in scores).most_common(1)[0][0]",
+        KFOLD_TESTS,
+        select="not multirun",
+    ),
+    Mutant(
+        "ensemble: a bagged member learns from the tracks it leaves out",
+        "mgc/module.py",
+        "keep = self.bags[track] != number",
+        "keep = self.bags[track] == number",
+        ENSEMBLE_TESTS,
     ),
     Mutant(
         "augment: masks keep the band and zero the rest",
