@@ -128,8 +128,9 @@ class GenreClassifier(L.LightningModule):
         the members' logits and labels of those segments, for the training accuracy."""
         losses, logits, labels = [], [], []
         idle = torch.zeros((), device=x.device)
+        left_out_by = self.bags[track]  # the member that leaves out each segment's track
         for number, member in enumerate(self.model.members):
-            keep = self.bags[track] != number
+            keep = left_out_by != number
             if not keep.any():  # every segment is this member's to leave out: no loss and a zero gradient,
                 idle = idle + sum(p.sum() for p in member.parameters()) * 0.0  # which keeps DDP's graph whole
                 continue
@@ -153,8 +154,8 @@ class GenreClassifier(L.LightningModule):
         the metrics of a run then name the tracks that ``mgc-predict``, which runs in 32-bit, names."""
         x, y, track, index = batch
         with torch.autocast(self.device.type, enabled=False):
-            logits = self(x.float())
-        self._outputs.append((F.log_softmax(logits.float(), dim=1).detach(), y, track, index))
+            logits = self(x)
+        self._outputs.append((F.log_softmax(logits, dim=1).detach(), y, track, index))
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         self._eval_step(batch)

@@ -255,8 +255,8 @@ MUTANTS = [
     Mutant(
         "ensemble: a bagged member learns from the tracks it leaves out",
         "mgc/module.py",
-        "keep = self.bags[track] != number",
-        "keep = self.bags[track] == number",
+        "keep = left_out_by != number",
+        "keep = left_out_by == number",
         ENSEMBLE_TESTS,
     ),
     Mutant(
