@@ -15,6 +15,7 @@ table and exits 1 unless every mutant is killed.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -347,7 +348,15 @@ def run_mutant(m: Mutant) -> tuple[str, float]:
 
 
 def main(argv: list[str]) -> int:
-    chosen = [m for m in MUTANTS if not argv or any(word in m.name for word in argv)]
+    parser = argparse.ArgumentParser(
+        prog="scripts/mutants.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("words", nargs="*", help="run only the mutants whose name contains one of these words")
+    words = parser.parse_args(argv).words
+    chosen = [m for m in MUTANTS if not words or any(word in m.name for word in words)]
+    if not chosen:  # a mistyped filter must not read as "0 of 0 killed", a pass
+        print(f"no mutant's name contains {' or '.join(map(repr, words))}; the names are listed in scripts/mutants.py")
+        return 2
     results = []
     print("| mutant | tests | result | seconds |\n|---|---|---|---|")
     for m in chosen:

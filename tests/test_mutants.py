@@ -23,3 +23,18 @@ def test_every_mutant_plants_a_fault_that_still_parses(mutant):
     assert mutated != source
     ast.parse(mutated)
     assert all((ROOT / t).exists() for t in mutant.tests)
+
+
+def test_help_describes_the_script_and_runs_no_mutant(capsys):
+    """`--help` is an option, not a name filter that would select no mutant."""
+    with pytest.raises(SystemExit) as stop:
+        mutants.main(["--help"])
+    assert stop.value.code == 0
+    assert "Hand-made mutation testing" in capsys.readouterr().out
+
+
+def test_a_filter_that_selects_no_mutant_fails(capsys, monkeypatch):
+    """A mistyped name must not pass as '0 of 0 mutants killed'."""
+    monkeypatch.setattr(mutants, "run_mutant", lambda m: pytest.fail(f"ran {m.name}"))
+    assert mutants.main(["no-such-mutant"]) == 2
+    assert "'no-such-mutant'" in capsys.readouterr().out
