@@ -16,7 +16,8 @@ form a group, e.g. the jobs of ``python train.py -m split=kfold split.fold=0,1,2
 A sweep over ``seed`` as well is repeated cross-validation: each seed deals
 its own folds and starts its own weights, and the group pools every fold of
 every seed, a steadier estimate than one k-fold on a data set as small as the
-dev clips. Each group gets a row of mean ± std over its runs in
+dev clips. With ``split.seed`` fixed, every seed shares one deal and only the
+weights and augmentation draws differ; the report says which. Each group gets a row of mean ± std over its runs in
 ``results.md`` and every val and test metric's mean, std and n in ``summary.json``:
 ``{group: {"test.track.accuracy": {"mean": .., "std": .., "n": ..}, ...}}``,
 the group named by its shared overrides. ``std`` is the sample standard
@@ -68,6 +69,8 @@ COLUMNS = [
 FOLD_KEY = "split.fold"
 #: The override that tells the repeats of a repeated cross-validation apart.
 REPEAT_KEY = "seed"
+#: The override that, set to a number, gives every repeat the same deal of the folds.
+DEAL_KEY = "split.seed"
 #: results.md columns of the cross-validation table: column -> metric (dotted path in metrics.json).
 CV_COLUMNS = {
     "test_segment_acc": "test.segment.accuracy",
@@ -203,6 +206,24 @@ def cv_groups(rows: list[dict]) -> dict[str, list[dict]]:
     }
 
 
+def fixed_deal(runs: list[dict]) -> str | None:
+    """The ``split.seed=N`` override of a group whose seeds all share one deal of the folds, else None.
+
+    A group's runs share every override but the fold and the seed, so the
+    first run's overrides speak for all; ``split.seed=${seed}`` deals per seed.
+    """
+    for o in runs[0]["overrides"] or []:
+        if override_key(o) == DEAL_KEY and "${" not in o:
+            return o
+    return None
+
+
+def _deals(runs: list[dict]) -> str:
+    """How a group's seeds dealt the folds, for the results.md tables."""
+    deal = fixed_deal(runs)
+    return f"one, {deal}" if deal else "one per seed"
+
+
 def mean_std(values: list[float]) -> dict[str, float | int | None]:
     """Mean, sample standard deviation (ddof=1; None for one value) and count."""
     return {
@@ -228,7 +249,7 @@ def write_cross_validation(rows: list[dict], out: Path) -> dict[str, dict]:
         return {}
     summary = {name: summarise(runs) for name, runs in groups.items()}
     summary_path.write_text(json.dumps(summary, indent=2))
-    header = ["group", "split", "folds", "seeds", "n", *CV_COLUMNS]
+    header = ["group", "split", "folds", "seeds", "deals", "n", *CV_COLUMNS]
     lines = [
         "## Cross-validation: mean ± std over folds (and seeds)",
         "",
@@ -242,6 +263,7 @@ def write_cross_validation(rows: list[dict], out: Path) -> dict[str, dict]:
             ", ".join(dict.fromkeys(r["split"].rsplit(".fold", 1)[0] for r in runs)),
             ",".join(dict.fromkeys(r["fold"] for r in runs)),
             ",".join(dict.fromkeys(str(r["seed"]) for r in runs)),
+            _deals(runs),
             str(len(runs)),
             *(_fmt_mean_std(stats.get(metric)) for metric in CV_COLUMNS.values()),
         ]
@@ -249,7 +271,8 @@ def write_cross_validation(rows: list[dict], out: Path) -> dict[str, dict]:
     lines += [
         "",
         "Each row: the runs that differ only by split.fold and seed (named by their other overrides); several "
-        "seeds make a repeated cross-validation, each seed dealing its own folds. std is the sample standard "
+        "seeds make a repeated cross-validation, each seed dealing its own folds unless split.seed fixes one "
+        "deal for all (deals). std is the sample standard "
         "deviation over the runs (ddof=1). summary.json holds the mean, std and n of every val and test "
         "metric, per-class scores included.",
     ]
@@ -302,21 +325,24 @@ def ensemble_of_seeds_section(groups: dict[str, list[dict]]) -> list[str]:
         "",
         "## The seeds together: an out-of-fold ensemble",
         "",
-        "| group | seeds | tracks | models per track | track acc, one model | track acc, the models together |",
-        "|---|---|---|---|---|---|",
+        "| group | seeds | deals | tracks | models per track | track acc, one model | track acc, the models together |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, e in ensembles.items():
         low, high = e["members"]
+        members = low if low == high else f"{low}-{high}"
         lines.append(
-            f"| {name} | {e['seeds']} | {e['tracks']} | {low if low == high else f'{low}-{high}'} "
+            f"| {name} | {e['seeds']} | {_deals(groups[name])} | {e['tracks']} | {members} "
             f"| {e['alone']:.3f} | {e['accuracy']:.3f} |"
         )
     lines += [
         "",
         "Each track is named by the mean, over the runs that tested it (one per seed, none trained on it), of "
         "its mean segment log-probabilities, as mgc-predict names a file with several checkpoints: the accuracy "
-        "of an ensemble of one model per seed, each trained on the other folds' tracks, like the fold "
-        "checkpoints of one cross-validation. One model: the same verdicts counted one run at a time.",
+        "of an ensemble of one model per seed, each trained on the other folds' tracks. With one deal per seed "
+        "the models trained on different tracks, like the fold checkpoints of one cross-validation; with one "
+        "deal for all (split.seed fixed) they trained on the same tracks and differ only in their weights' "
+        "start and augmentation draws: a deep ensemble. One model: the same verdicts counted one run at a time.",
     ]
     return lines
 

@@ -233,8 +233,9 @@ def test_report_groups_runs_that_differ_only_by_fold(tmp_path):
     assert summary["model=cnn,split=kfold"]["test.segment.accuracy"] == {"mean": 0.4, "std": None, "n": 1}
     assert not any("confusion" in k or k.endswith((".segments", ".tracks")) for k in mlp)
     md = (tmp_path / "report" / "results.md").read_text()
-    assert "| model=mlp,split=kfold | kfold3 | 0,1,2 | 0 | 3 | 0.667 ± 0.208 | 0.667 ± 0.208 | 0.333 ± 0.104 |" in md
-    assert "| model=cnn,split=kfold | kfold3 | 0 | 0 | 1 | 0.400 | 0.400 | 0.200 |" in md
+    mlp_row = "| model=mlp,split=kfold | kfold3 | 0,1,2 | 0 | one per seed | 3 | 0.667 ± 0.208 | 0.667 ± 0.208 |"
+    assert mlp_row + " 0.333 ± 0.104 |" in md
+    assert "| model=cnn,split=kfold | kfold3 | 0 | 0 | one per seed | 1 | 0.400 | 0.400 | 0.200 |" in md
     assert not (tmp_path / "report" / "missed_tracks.csv").exists()  # these runs recorded no verdicts
     (tmp_path / "report" / "missed_tracks.csv").write_text("stale")
     fake_run(tmp_path / "plain", ["model=cnn"], 0.3)
@@ -252,6 +253,11 @@ def test_runs_that_differ_by_fold_and_seed_pool_into_one_repeated_cross_validati
         fake_run(sweep / f"s{seed}f{fold}", overrides, acc, fold=fold, seed=seed)
     fake_run(sweep / "other", ["split=kfold", "split.fold=0", "seed=1", "model=cnn"], 0.1, seed=1)
     fake_run(tmp_path / "elsewhere" / "r", ["split=kfold", "split.fold=1", "seed=3", "model=mlp"], 0.2, 1, 3)
+    for seed in (1, 2):  # split.seed fixed: both seeds test the same deal of the folds
+        overrides = ["split=kfold", "split.fold=0", f"seed={seed}", "model=gru", "split.seed=7"]
+        fake_run(sweep / f"gru{seed}", overrides, 0.5, seed=seed)
+        overrides = ["split=kfold", "split.fold=0", f"seed={seed}", "model=lstm", "split.seed=${seed}"]
+        fake_run(sweep / f"lstm{seed}", overrides, 0.5, seed=seed)
     write_report([sweep, tmp_path / "elsewhere"], tmp_path / "report")
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     pooled = summary["sweep/model=mlp,split=kfold"]["test.track.accuracy"]
@@ -260,7 +266,9 @@ def test_runs_that_differ_by_fold_and_seed_pool_into_one_repeated_cross_validati
     assert summary["sweep/model=cnn,split=kfold"]["test.track.accuracy"]["n"] == 1  # another model: its own row
     assert summary["elsewhere/model=mlp,split=kfold"]["test.track.accuracy"]["n"] == 1  # another sweep: never pooled
     md = (tmp_path / "report" / "results.md").read_text()
-    assert "| sweep/model=mlp,split=kfold | kfold3 | 0,1,2 | 1,2 | 6 | 0.750 ± 0.187 |" in md, md
+    assert "| sweep/model=mlp,split=kfold | kfold3 | 0,1,2 | 1,2 | one per seed | 6 | 0.750 ± 0.187 |" in md, md
+    assert "| sweep/model=gru,split.seed=7,split=kfold | kfold3 | 0 | 1,2 | one, split.seed=7 | 2 |" in md, md
+    assert "| sweep/model=lstm,split.seed=${seed},split=kfold | kfold3 | 0 | 1,2 | one per seed | 2 |" in md, md
 
 
 def test_report_names_the_tracks_each_cross_validation_misses_most_often(tmp_path):
@@ -337,12 +345,16 @@ def test_report_names_each_track_by_the_mean_log_probability_of_the_seeds_models
             seed=seed,
             **({"log_probs": scores[1][0]} if seed == 1 else {"taken_for": {"blues.1": "blues"}}),
         )
+    for seed in (1, 2):  # split.seed fixed: the two seeds' models trained on the same tracks (a deep ensemble)
+        overrides = ["split=kfold", "split.fold=0", f"seed={seed}", "model=gru", "split.seed=7"]
+        fake_run(sweep / f"gru{seed}", overrides, 0.5, seed=seed, log_probs=scores[seed][0])
     write_report([sweep], tmp_path / "report")
     section = (tmp_path / "report" / "results.md").read_text().split("## The seeds together")[1].split("##")[0]
-    rows = [line for line in section.splitlines() if line.startswith("| model=")]
+    rows = [line for line in section.splitlines() if line.startswith("| model=") and "model=gru" not in line]
+    assert "| model=gru,split.seed=7,split=kfold | 2 | one, split.seed=7 | 2 | 2 | 0.500 | 0.500 |" in section
     # alone 4 of 9 verdicts right; together blues.1 is lost (jazz's one confident score outweighs two mild
     # blues ones) while jazz.1 and rock.1, missed by two of three models each, are named: 2 of 3 (a vote: 1 of 3)
-    assert rows == ["| model=mlp,split=kfold | 3 | 3 | 3 | 0.444 | 0.667 |"]
+    assert rows == ["| model=mlp,split=kfold | 3 | one per seed | 3 | 3 | 0.444 | 0.667 |"]
 
 
 def dotted(d: dict, path: str) -> float:
@@ -382,7 +394,7 @@ def test_cross_validation_multirun_reports_mean_and_std_over_folds(tmp_path, sha
         for metric in ("test.segment.accuracy", "test.track.accuracy", "test.segment.macro_f1"):
             values = [dotted(r, metric) for r in folds]
             cells.append(f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}")
-        assert f"| {name} | kfold2 | 0,1 | 42 | 2 | {' | '.join(cells)} |" in md, md
+        assert f"| {name} | kfold2 | 0,1 | 42 | one per seed | 2 | {' | '.join(cells)} |" in md, md
     assert "sweep summary (4 jobs)" in out.stdout and "Cross-validation" in out.stdout
     for lr in (0.001, 0.01):  # each run names its test tracks' verdicts; the folds test every track once
         folds = [r for r in runs if r["lr"] == lr]
