@@ -3,6 +3,7 @@
     mgc-predict ckpt=outputs/runs/.../checkpoints/last.ckpt files=[song.wav,other.mp3]
     python -m mgc.predict ckpt=... files=[song.wav] json=true     # or --json: one JSON document
     mgc-predict ckpt=[fold0.ckpt,fold1.ckpt,...] files=[song.wav]  # an ensemble, e.g. the folds of `make cv`
+    mgc-predict ckpt=outputs/multirun/DAY/TIME files=[song.wav]     # the same: every run under a sweep folder
     mgc-predict ckpt=... files=/data/gtzan/genres                   # every audio file under a folder
 
 The checkpoint's inference contract (:mod:`mgc.checkpoint`) says which
@@ -12,7 +13,9 @@ statistics, and the genres are ranked by the mean of the segments'
 log-probabilities. Several checkpoints (trained on the same features and
 genres, e.g. the fold models of a cross-validation) form an ensemble: the
 genres are ranked by the mean over the models of each one's mean segment
-log-probability. A folder in ``files`` stands for every audio file under
+log-probability. A folder in ``ckpt`` stands for the checkpoint that each
+finished run under it tested, so the fold models of a ``make cv`` sweep are
+one argument. A folder in ``files`` stands for every audio file under
 it. Where files sit in folders named after the checkpoint's genres (GTZAN's
 ``<genre>/<genre>.NNNNN.wav``), a last line, on stderr, says how many were
 named the genre of their folder: a model's accuracy on real clips it was not
@@ -38,6 +41,7 @@ from mgc.cli import user_errors_exit
 from mgc.data.gtzan import AUDIO_EXTENSIONS, audio_files_under
 from mgc.errors import MgcError
 from mgc.features.base import Extractor, decoder_warnings_silenced
+from mgc.metrics import RunMetrics
 
 
 @dataclass
@@ -112,6 +116,35 @@ class Predictor:
         return torch.log_softmax(model(x), dim=1).mean(0)
 
 
+def tested_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint a finished run tested (its ``metrics.json`` names it), looked up in the run's own
+    ``checkpoints/`` so that a moved or copied run folder still works; None for a run without one."""
+    best = RunMetrics.read(run_dir / "metrics.json").best_checkpoint
+    for name in (Path(best).name if best else None, "last.ckpt"):
+        if name and (run_dir / "checkpoints" / name).is_file():
+            return run_dir / "checkpoints" / name
+    return None
+
+
+def expand_checkpoints(entries: list[str]) -> list[str]:
+    """``ckpt=`` as given, each folder replaced by the tested checkpoint of every finished run under it."""
+    paths = []
+    for entry in entries:
+        if not Path(entry).is_dir():
+            paths.append(entry)
+            continue
+        runs = [tested_checkpoint(m.parent) for m in sorted(Path(entry).rglob("metrics.json"))]
+        found = [str(c) for c in runs if c is not None]
+        if not found:
+            raise MgcError(
+                f"ckpt={entry} is a folder with no finished run (a metrics.json beside its checkpoints/) in it "
+                f"or below; pass a .ckpt file, or a run or sweep folder of python train.py"
+            )
+        print(f"ckpt={entry}: {len(found)} checkpoint(s) of the runs under it", file=sys.stderr)
+        paths += found
+    return paths
+
+
 def expand_folders(entries: list[str]) -> list[str]:
     """``files=`` as given, each folder replaced by the audio files under it (sorted)."""
     files = []
@@ -143,6 +176,11 @@ def folder_genre_summary(results: list[Prediction], class_names: list[str]) -> s
     )
 
 
+def _entries(value: object) -> list[str]:
+    """A command-line value given as one path or as a list ``[a,b]``, as a list of strings."""
+    return [str(v) for v in value] if OmegaConf.is_list(value) else [str(value)]
+
+
 @user_errors_exit
 def main(argv: list[str] | None = None) -> int:
     """``mgc-predict ckpt=PATH|[PATH,...] files=[a.wav,b.mp3] [json=true | --json]``; returns the exit status."""
@@ -151,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     as_json = "--json" in argv or bool(args.get("json", False))
     if not args.get("ckpt") or not args.get("files"):
         raise MgcError("ckpt= and files= are required: mgc-predict ckpt=PATH files=[a.wav,b.mp3] [json=true]")
-    files = expand_folders([str(f) for f in args.files] if OmegaConf.is_list(args.files) else [str(args.files)])
-    predictor = Predictor(list(args.ckpt) if OmegaConf.is_list(args.ckpt) else args.ckpt)
+    files = expand_folders(_entries(args.files))
+    predictor = Predictor(expand_checkpoints(_entries(args.ckpt)))
     results = [predictor.predict(f) for f in files]
     if as_json:
         print(json.dumps([r.as_dict() for r in results], indent=2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from mgc.checkpoint import KEY
 from mgc.cli import CONF_DIR, USER_ERROR
 from mgc.errors import MgcError
 from mgc.features import MFCC, export_json
-from mgc.predict import Predictor
+from mgc.predict import Predictor, expand_checkpoints
 from mgc.predict import main as predict_main
 from mgc.train import build_datamodule, run
 
@@ -255,3 +256,36 @@ def test_an_ensemble_of_checkpoints_averages_their_track_log_probabilities(
     with pytest.raises(MgcError, match=r"was trained on other features or genres than ckpt=") as err:
         Predictor([overfit_checkpoint, chroma])
     assert "\n" not in str(err.value)
+
+
+def test_a_sweep_folder_as_ckpt_is_the_ensemble_of_the_checkpoints_its_runs_tested(
+    make_cfg, overfit_checkpoint, tiny_source, tmp_path, capsys
+):
+    """ckpt=<sweep folder>: each finished run's tested checkpoint (found in its own folder, so a copied sweep
+    works), unfinished runs and report folders left out: the fold models of make cv in one argument."""
+    sweep = tmp_path / "sweep"
+    other = Path(run(make_cfg("model=linear", "optim=adam", "trainer.max_epochs=3"))["best_checkpoint"])
+    runs = [overfit_checkpoint.parent.parent, other.parent.parent]
+    for name, run_dir in zip(("fold0", "fold1"), runs):
+        shutil.copytree(run_dir, sweep / name)  # metrics.json still names the original folder's checkpoint
+    (sweep / "fold2" / "checkpoints").mkdir(parents=True)  # a run that never finished: no metrics.json
+    shutil.copy(overfit_checkpoint, sweep / "fold2" / "checkpoints" / "last.ckpt")
+    (sweep / "report").mkdir()
+    tested = [Path(json.loads((r / "metrics.json").read_text())["best_checkpoint"]).name for r in runs]
+    assert tested[0] != "last.ckpt"  # the overfit run selected a checkpoint by validation: that one, not the last
+    expected = [str(sweep / name / "checkpoints" / t) for name, t in zip(("fold0", "fold1"), tested)]
+    assert expand_checkpoints([str(sweep)]) == expected
+    assert expand_checkpoints([str(overfit_checkpoint)]) == [str(overfit_checkpoint)]  # a file stays as it is
+
+    clip = tiny_source.clips()[5].path
+    capsys.readouterr()
+    assert predict_main([f"ckpt={sweep}", f"files=[{clip}]", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)[0]["ranking"] == [
+        {"genre": g, "probability": pytest.approx(p, abs=1e-6)} for g, p in Predictor(expected).predict(clip).ranking
+    ]
+    assert f"ckpt={sweep}: 2 checkpoint(s)" in err
+
+    assert predict_main_exit(f"ckpt={sweep / 'report'}", f"files=[{clip}]") == USER_ERROR
+    err = capsys.readouterr().err.strip()
+    assert "report is a folder with no finished run" in err and "\n" not in err
