@@ -254,6 +254,22 @@ MUTANTS = [
         select="not multirun",
     ),
     Mutant(
+        "cross-validation: a seed template read as one fixed deal",
+        "mgc/report.py",
+        'if override_key(o) == DEAL_KEY and "${" not in o:',
+        "if override_key(o) == DEAL_KEY:",
+        KFOLD_TESTS,
+        select="not multirun",
+    ),
+    Mutant(
+        "predict: a sweep folder's runs by their last checkpoint, not the one they tested",
+        "mgc/predict.py",
+        'for name in (Path(best).name if best else None, "last.ckpt"):',
+        'for name in ("last.ckpt",):',
+        ("tests/test_predict.py",),
+        select="sweep_folder",
+    ),
+    Mutant(
         "ensemble: a bagged member learns from the tracks it leaves out",
         "mgc/module.py",
         "keep = left_out_by != number",
