@@ -17,8 +17,9 @@ A sweep over ``seed`` as well is repeated cross-validation: each seed deals
 its own folds and starts its own weights, and the group pools every fold of
 every seed, a steadier estimate than one k-fold on a data set as small as the
 dev clips. With ``split.seed`` fixed, every seed shares one deal and only the
-weights and augmentation draws differ; the report says which. Each group gets a row of mean ± std over its runs in
-``results.md`` and every val and test metric's mean, std and n in ``summary.json``:
+weights and augmentation draws differ; the report says which. Each group
+gets a row of mean ± std over its runs in ``results.md`` and every val and
+test metric's mean, std and n in ``summary.json``:
 ``{group: {"test.track.accuracy": {"mean": .., "std": .., "n": ..}, ...}}``,
 the group named by its shared overrides. ``std`` is the sample standard
 deviation over the runs (ddof=1; null for a single run). Each group's most
