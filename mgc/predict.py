@@ -3,7 +3,7 @@
     mgc-predict ckpt=outputs/runs/.../checkpoints/last.ckpt files=[song.wav,other.mp3]
     python -m mgc.predict ckpt=... files=[song.wav] json=true     # or --json: one JSON document
     mgc-predict ckpt=[fold0.ckpt,fold1.ckpt,...] files=[song.wav]  # an ensemble, e.g. the folds of `make cv`
-    mgc-predict ckpt=outputs/multirun/DAY/TIME files=[song.wav]     # the same: every run under a sweep folder
+    mgc-predict ckpt=outputs/multirun/2026-11-27/10-00-00_train files=[song.wav]  # every run of a sweep folder
     mgc-predict ckpt=... files=/data/gtzan/genres                   # every audio file under a folder
 
 The checkpoint's inference contract (:mod:`mgc.checkpoint`) says which
