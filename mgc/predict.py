@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,40 +127,48 @@ def tested_checkpoint(run_dir: Path) -> Path | None:
     return None
 
 
-def expand_checkpoints(entries: list[str]) -> list[str]:
-    """``ckpt=`` as given, each folder replaced by the tested checkpoint of every finished run under it."""
-    paths = []
+def _expand(entries: list[str], under: Callable[[Path], list[str]], nothing_under: str) -> list[str]:
+    """``entries`` as given, each folder replaced by ``under(folder)``; a folder where that finds nothing is
+    one line, ``nothing_under`` with ``{entry}`` filled in."""
+    expanded = []
     for entry in entries:
         if not Path(entry).is_dir():
-            paths.append(entry)
+            expanded.append(entry)
             continue
-        runs = [tested_checkpoint(m.parent) for m in sorted(Path(entry).rglob("metrics.json"))]
-        found = [str(c) for c in runs if c is not None]
+        found = under(Path(entry))
         if not found:
-            raise MgcError(
-                f"ckpt={entry} is a folder with no finished run (a metrics.json beside its checkpoints/) in it "
-                f"or below; pass a .ckpt file, or a run or sweep folder of python train.py"
-            )
-        print(f"ckpt={entry}: {len(found)} checkpoint(s) of the runs under it", file=sys.stderr)
-        paths += found
-    return paths
+            raise MgcError(nothing_under.format(entry=entry))
+        expanded += found
+    return expanded
+
+
+def _checkpoints_under(folder: Path) -> list[str]:
+    """The tested checkpoint of every finished run under ``folder``, counted on stderr."""
+    runs = [tested_checkpoint(m.parent) for m in sorted(folder.rglob("metrics.json"))]
+    found = [str(c) for c in runs if c is not None]
+    if found:
+        print(f"ckpt={folder}: {len(found)} checkpoint(s) of the runs under it", file=sys.stderr)
+    return found
+
+
+def expand_checkpoints(entries: list[str]) -> list[str]:
+    """``ckpt=`` as given, each folder replaced by the tested checkpoint of every finished run under it."""
+    return _expand(
+        entries,
+        _checkpoints_under,
+        "ckpt={entry} is a folder with no finished run (a metrics.json beside its checkpoints/) in it or below; "
+        "pass a .ckpt file, or a run or sweep folder of python train.py",
+    )
 
 
 def expand_folders(entries: list[str]) -> list[str]:
     """``files=`` as given, each folder replaced by the audio files under it (sorted)."""
-    files = []
-    for entry in entries:
-        if not Path(entry).is_dir():
-            files.append(entry)
-            continue
-        found = audio_files_under(Path(entry))
-        if not found:
-            raise MgcError(
-                f"files={entry} is a folder with no audio files ({', '.join(AUDIO_EXTENSIONS)}) in it or below; "
-                f"pass audio files or a folder that holds some"
-            )
-        files += [str(f) for f in found]
-    return files
+    return _expand(
+        entries,
+        lambda folder: [str(f) for f in audio_files_under(folder)],
+        f"files={{entry}} is a folder with no audio files ({', '.join(AUDIO_EXTENSIONS)}) in it or below; "
+        "pass audio files or a folder that holds some",
+    )
 
 
 def folder_genre_summary(results: list[Prediction], class_names: list[str]) -> str | None:
