@@ -207,22 +207,17 @@ def cv_groups(rows: list[dict]) -> dict[str, list[dict]]:
     }
 
 
-def fixed_deal(runs: list[dict]) -> str | None:
-    """The ``split.seed=N`` override of a group whose seeds all share one deal of the folds, else None.
+def _deals(runs: list[dict]) -> str:
+    """How a group's seeds dealt the folds, for the results.md tables: ``one, split.seed=N`` when a numeric
+    ``split.seed`` gives every seed the same deal, else ``one per seed``.
 
     A group's runs share every override but the fold and the seed, so the
     first run's overrides speak for all; ``split.seed=${seed}`` deals per seed.
     """
     for o in runs[0]["overrides"] or []:
         if override_key(o) == DEAL_KEY and "${" not in o:
-            return o
-    return None
-
-
-def _deals(runs: list[dict]) -> str:
-    """How a group's seeds dealt the folds, for the results.md tables."""
-    deal = fixed_deal(runs)
-    return f"one, {deal}" if deal else "one per seed"
+            return f"one, {o}"
+    return "one per seed"
 
 
 def mean_std(values: list[float]) -> dict[str, float | int | None]:
