@@ -7,8 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mgc.models.blocks import ChannelsLast, conv_blocks
 
-class CNN(nn.Sequential):
+
+class CNN(ChannelsLast, nn.Sequential):
     """Conv blocks (3x3 conv, batch norm, ReLU, 2x2 average pooling), then an FC head.
 
     The journal used 256/256/256/512 channels and FC 256 -> 128 -> classes
@@ -27,27 +29,14 @@ class CNN(nn.Sequential):
         dropout: float = 0.2,
         channels_last: bool = True,
     ):
-        layers: list[nn.Module] = []
-        width = input_shape[0]
-        for c in channels:
-            layers += [
-                nn.Conv2d(width, c, 3, padding=1, bias=False),
-                nn.BatchNorm2d(c),
-                nn.ReLU(),
-                nn.AvgPool2d(2, ceil_mode=True),
-            ]
-            width = c
+        layers, width = conv_blocks(int(input_shape[0]), channels, nn.AvgPool2d)
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         for h in fc:
             layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
             width = h
         layers.append(nn.Linear(width, num_classes))
         super().__init__(*layers)
-        self.channels_last = channels_last
-        if channels_last:
-            self.to(memory_format=torch.channels_last)
+        self._use_channels_last(channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.channels_last:  # NHWC convolutions: faster on CPU (README, Performance), same numbers
-            x = x.contiguous(memory_format=torch.channels_last)
-        return super().forward(x)
+        return super().forward(self._layout(x))

@@ -16,8 +16,10 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from mgc.models.blocks import ChannelsLast, conv_blocks
 
-class ShortChunkCNN(nn.Module):
+
+class ShortChunkCNN(ChannelsLast, nn.Module):
     """Blocks of 3x3 conv, batch norm, ReLU and 2x2 max pooling; global max pooling; a dense head.
 
     The paper has 7 blocks of ``n, n, 2n, 2n, 2n, 2n, 4n`` channels with
@@ -67,26 +69,14 @@ class ShortChunkCNN(nn.Module):
         channels_last: bool = True,
     ):
         super().__init__()
-        width = int(input_shape[0])
-        blocks: list[nn.Module] = []
-        for c in channels:
-            blocks += [
-                nn.Conv2d(width, c, 3, padding=1, bias=False),  # the batch norm's shift is the bias
-                nn.BatchNorm2d(c),
-                nn.ReLU(),
-                nn.MaxPool2d(2, ceil_mode=True),  # n -> ceil(n / 2): an odd last row is kept, 1 stays 1
-            ]
-            width = c
+        blocks, width = conv_blocks(int(input_shape[0]), channels, nn.MaxPool2d)
         self.features = nn.Sequential(*blocks, nn.AdaptiveMaxPool2d(1), nn.Flatten())
         dense = [nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU()] if dense_head else []
         self.head = nn.Sequential(*dense, nn.Dropout(dropout), nn.Linear(width, num_classes))
-        self.channels_last = channels_last
-        if channels_last:
-            self.to(memory_format=torch.channels_last)
+        self._use_channels_last(channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.channels_last:  # NHWC convolutions: faster on CPU (README, Performance), same numbers
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = self._layout(x)
         if self.training and len(x) == 1:
             # A lone segment (a last training batch of one) has no batch statistics where a
             # map is 1x1 or in the head: batch norm then uses its running statistics.

@@ -1,0 +1,42 @@
+"""What the convolutional models share: their conv blocks and their memory layout."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def conv_blocks(width: int, channels: Sequence[int], pool: type[nn.Module]) -> tuple[list[nn.Module], int]:
+    """One block of 3x3 conv, batch norm, ReLU and 2x2 ``pool`` per entry of ``channels``, and the last width.
+
+    The convolutions have no bias (the batch norm's shift is one). Pooling
+    uses ``ceil_mode``: a dimension of n becomes ceil(n / 2), so an odd last
+    row is kept and a dimension that has reached 1 stays 1, and any input
+    size (a 13-bin MFCC, a 57x1 table row) goes through every block.
+    """
+    layers: list[nn.Module] = []
+    for c in channels:
+        layers += [nn.Conv2d(width, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(), pool(2, ceil_mode=True)]
+        width = c
+    return layers, width
+
+
+class ChannelsLast:
+    """Mixin for a CNN that may run its convolutions in NHWC memory layout.
+
+    oneDNN executes NHWC convolutions faster on CPU (README, Performance);
+    the numbers are the same up to float rounding. Call :meth:`_use_channels_last`
+    at the end of ``__init__`` and :meth:`_layout` on the input in ``forward``.
+    """
+
+    channels_last: bool
+
+    def _use_channels_last(self, on: bool) -> None:
+        self.channels_last = bool(on)
+        if on:
+            self.to(memory_format=torch.channels_last)
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
