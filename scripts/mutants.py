@@ -47,6 +47,7 @@ SCHEDULE_TESTS = ("tests/test_scheduler.py", "tests/test_run_claims.py")
 KFOLD_TESTS = ("tests/test_kfold.py",)
 AUGMENT_TESTS = ("tests/test_augment.py",)
 MODEL_TESTS = ("tests/test_spectrograms.py",)
+CNN_TESTS = ("tests/test_models.py",)
 
 MUTANTS = [
     Mutant(
@@ -324,6 +325,20 @@ MUTANTS = [
         "torch.cat([mean.flatten(1), std.flatten(1)], dim=1)",
         "torch.cat([mean.flatten(1), mean.flatten(1)], dim=1)",
         MODEL_TESTS,
+    ),
+    Mutant(
+        "models: conv blocks pooling without ceil_mode",
+        "mgc/models/blocks.py",
+        "pool(2, ceil_mode=True)",
+        "pool(2)",
+        CNN_TESTS,
+    ),
+    Mutant(
+        "models: channels-last weights fed a contiguous input",
+        "mgc/models/blocks.py",
+        "return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x",
+        "return x",
+        CNN_TESTS,
     ),
 ]
 
