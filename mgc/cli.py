@@ -93,4 +93,19 @@ def run_name(*parts: str) -> str:
     return name
 
 
+def sweep_job_name(task: str, sweep_task: str, overrides: str) -> str:
+    """A sweep job's folder name: its overrides, led by its own ``task_name`` where that is not the sweep's.
+
+    Jobs of a sweep over experiments (``-m experiment=mar01_lstm,mar05_gru``)
+    differ by ``task_name`` alone, which the overrides leave out; without it
+    they would share one folder and overwrite each other's checkpoints.
+    """
+    return run_name("" if task == sweep_task else task, overrides)
+
+
 OmegaConf.register_new_resolver("mgc.run_name", run_name, replace=True)
+OmegaConf.register_new_resolver("mgc.sweep_job_name", sweep_job_name, replace=True)
+# `${mgc.at_launch:${task_name}}`: the value as the sweep's own config had it when the launcher named the sweep
+# folder. Like `${now:}`, it is cached by its text, and Hydra hands that cache to every job, so all the jobs of a
+# sweep agree on its folder even where each one's experiment sets its own task_name.
+OmegaConf.register_new_resolver("mgc.at_launch", lambda value: value, use_cache=True, replace=True)

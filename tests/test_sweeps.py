@@ -22,7 +22,7 @@ def train_cli(tmp_path: Path, shared_dir: Path, *args: str, timeout: int = 600) 
             str(ROOT / "train.py"),
             *[a for a in args if a.startswith("-")],
             *TINY,
-            *([] if any(a.startswith("model=") for a in args) else ["model=linear"]),
+            *([] if any(a.startswith(("model=", "experiment=")) for a in args) else ["model=linear"]),
             f"paths.outputs={tmp_path}",
             f"paths.data_dir={shared_dir / 'data'}",
             f"paths.cache_dir={shared_dir / 'cache'}",
@@ -56,6 +56,29 @@ def test_lr_multirun_gives_three_named_runs_with_hparams(tmp_path, shared_dir):
     assert "sweep summary (3 jobs)" in out.stdout
     table = (dirs[0].parent / "report" / "results.md").read_text()
     assert all(f"optim.lr={lr}," in table for lr in ("0.0001", "0.001", "0.01"))
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_a_sweep_over_experiments_keeps_each_job_in_its_own_folder_of_one_sweep(tmp_path, shared_dir, launcher):
+    """Experiments set their own task_name: the jobs still share one sweep folder, one job folder each."""
+    out = train_cli(
+        tmp_path,
+        shared_dir,
+        "-m",
+        f"hydra/launcher={launcher}",
+        "experiment=feb27_mlp,mar01_lstm",
+        "trainer.max_epochs=1",
+    )
+    (sweep,) = tmp_path.glob("multirun/*/*")
+    assert sweep.name.endswith("_train")  # named by the sweep's own task, as it was launched
+    dirs = job_dirs(tmp_path)
+    assert len(dirs) == 2 and dirs[0].name.startswith("feb27_mlp_") and dirs[1].name.startswith("mar01_lstm_")
+    assert dirs[0].name.removeprefix("feb27_mlp_") == dirs[1].name.removeprefix("mar01_lstm_")  # the same overrides
+    assert [json.loads((d / "metrics.json").read_text())["choices"]["model"] for d in dirs] == ["mlp", "lstm"]
+    assert all(len(list((d / "checkpoints").glob("*.ckpt"))) == 2 for d in dirs)  # best and last, nobody else's
+    assert "sweep summary (2 jobs)" in out.stdout
+    table = (sweep / "report" / "results.md").read_text()
+    assert f"| {dirs[0].name} | feb27_mlp |" in table and f"| {dirs[1].name} | mar01_lstm |" in table
 
 
 def test_optuna_search_saves_its_best_params(tmp_path, shared_dir):
