@@ -15,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from omegaconf import OmegaConf
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
 from mgc.errors import MgcError
 
@@ -103,9 +104,22 @@ def sweep_job_name(task: str, sweep_task: str, overrides: str) -> str:
     return run_name("" if task == sweep_task else task, overrides)
 
 
+class SweepNames(Callback):
+    """Hydra callback: resolve the sweep's folder names in the sweep's own config before any job starts.
+
+    Every job resolves ``hydra.sweep.dir`` and ``hydra.sweep.subdir`` again in
+    its own config, where its experiment may set another ``task_name``. Their
+    ``${mgc.at_launch:${task_name}}`` is cached by its text, like ``${now:}``,
+    and Hydra hands the sweep's cache to each job; resolving both here fills
+    that cache with the sweep's own task, also where ``hydra.sweep.dir`` is
+    given on the command line and so never names it.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        OmegaConf.to_container(config.hydra.sweep, resolve=True)
+
+
 OmegaConf.register_new_resolver("mgc.run_name", run_name, replace=True)
 OmegaConf.register_new_resolver("mgc.sweep_job_name", sweep_job_name, replace=True)
-# `${mgc.at_launch:${task_name}}`: the value as the sweep's own config had it when the launcher named the sweep
-# folder. Like `${now:}`, it is cached by its text, and Hydra hands that cache to every job, so all the jobs of a
-# sweep agree on its folder even where each one's experiment sets its own task_name.
+# `${mgc.at_launch:${task_name}}`: the value as the sweep's own config had it at launch (see SweepNames).
 OmegaConf.register_new_resolver("mgc.at_launch", lambda value: value, use_cache=True, replace=True)

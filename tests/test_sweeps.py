@@ -58,20 +58,16 @@ def test_lr_multirun_gives_three_named_runs_with_hparams(tmp_path, shared_dir):
     assert all(f"optim.lr={lr}," in table for lr in ("0.0001", "0.001", "0.01"))
 
 
-@pytest.mark.parametrize("launcher", ["basic", "joblib"])
-def test_a_sweep_over_experiments_keeps_each_job_in_its_own_folder_of_one_sweep(tmp_path, shared_dir, launcher):
+@pytest.mark.parametrize("where", ["default", "joblib", "sweep.dir given"])
+def test_a_sweep_over_experiments_keeps_each_job_in_its_own_folder_of_one_sweep(tmp_path, shared_dir, where):
     """Experiments set their own task_name: the jobs still share one sweep folder, one job folder each."""
+    extra = {"default": [], "joblib": ["hydra/launcher=joblib"], "sweep.dir given": [f"hydra.sweep.dir={tmp_path}/cmp"]}
     out = train_cli(
-        tmp_path,
-        shared_dir,
-        "-m",
-        f"hydra/launcher={launcher}",
-        "experiment=feb27_mlp,mar01_lstm",
-        "trainer.max_epochs=1",
+        tmp_path, shared_dir, "-m", *extra[where], "experiment=feb27_mlp,mar01_lstm", "trainer.max_epochs=1"
     )
-    (sweep,) = tmp_path.glob("multirun/*/*")
-    assert sweep.name.endswith("_train")  # named by the sweep's own task, as it was launched
-    dirs = job_dirs(tmp_path)
+    (sweep,) = {p.parent for p in tmp_path.glob("**/multirun.yaml")}
+    assert sweep.name == "cmp" if where == "sweep.dir given" else sweep.name.endswith("_train")  # the sweep's own task
+    dirs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
     assert len(dirs) == 2 and dirs[0].name.startswith("feb27_mlp_") and dirs[1].name.startswith("mar01_lstm_")
     assert dirs[0].name.removeprefix("feb27_mlp_") == dirs[1].name.removeprefix("mar01_lstm_")  # the same overrides
     assert [json.loads((d / "metrics.json").read_text())["choices"]["model"] for d in dirs] == ["mlp", "lstm"]
