@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mgc.models import CNN, MLP, Linear, Recurrent, ResNet18, ShortChunkCNN
+from mgc.models.blocks import GlobalPool
 
 SHAPES = {"mfcc-json": (1, 13, 130), "mfcc-png": (3, 13, 1249), "mfcc-png-70": (3, 70, 70), "chroma": (1, 12, 431)}
 MODELS = {
@@ -95,3 +96,25 @@ def test_channels_last_convolves_in_nhwc_and_computes_the_same_numbers(build, sh
     torch.testing.assert_close(
         convolutions(nhwc)[0].weight.grad, convolutions(nchw)[0].weight.grad, rtol=1e-3, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(
+    "reduce, adaptive", [("max", torch.nn.AdaptiveMaxPool2d(1)), ("mean", torch.nn.AdaptiveAvgPool2d(1))]
+)
+def test_global_pool_gives_the_adaptive_pools_numbers_to_the_bit(reduce, adaptive, dtype):
+    """The reductions that replace them (deterministic on CUDA) change nothing on CPU: outputs, gradients, ties."""
+    torch.manual_seed(0)
+    x = torch.relu(torch.randn(16, 32, 3, 41)).to(dtype)  # post-ReLU maps: zeros and, in bfloat16, tied maxima
+    x[0, 0] = 1.0  # a map that is one tie
+    weights = torch.randn(16, 32).to(dtype)
+    grads = []
+    for pool in (GlobalPool(reduce), lambda t: adaptive(t).flatten(1)):
+        leaf = x.clone().requires_grad_()
+        y = pool(leaf)
+        (y * weights).sum().backward()
+        grads.append((y.detach(), leaf.grad))
+    (y_new, g_new), (y_old, g_old) = grads
+    assert y_new.shape == (16, 32)
+    assert torch.equal(y_new, y_old) and torch.equal(g_new, g_old)
+    assert g_new[0, 0].count_nonzero() == (1 if reduce == "max" else 3 * 41)

@@ -15,7 +15,7 @@ from typing import ClassVar
 import lightning.pytorch as L
 import pytest
 import torch
-from helpers import JOURNAL, ROOT, compose_cfg
+from helpers import JOURNAL, NARROW, ROOT, compose_cfg
 from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -303,7 +303,7 @@ def test_readme_journal_row_matches_the_composed_config(make_cfg, name):
 # -- 6: scale-out configs -------------------------------------------------------------------------
 def test_gpu_ddp_and_slurm_configs_compose(make_cfg):
     gpu = make_cfg("trainer=gpu").trainer
-    assert (gpu.accelerator, gpu.devices, gpu.precision, gpu.deterministic) == ("gpu", 1, "32-true", False)
+    assert (gpu.accelerator, gpu.devices, gpu.precision, gpu.deterministic) == ("gpu", 1, "32-true", True)
     assert get_class(gpu._target_) is L.Trainer
 
     ddp = make_cfg("trainer=ddp").trainer
@@ -340,3 +340,33 @@ def test_trainer_gpu_trains_on_cuda(make_cfg):
     assert metrics["epochs"] == 1 and metrics["test"]["segments"] > 0
     assert 0 <= metrics["test"]["segment"]["accuracy"] <= 1 and math.isfinite(metrics["test"]["loss"])
     assert load(metrics["best_checkpoint"])["epoch"] == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model=short_chunk_cnn", *NARROW["short_chunk_cnn"], "features=logmel", "augment=specaug"],
+        ["model=resnet18", "+model.widths=[8,16,32,64]"],
+        ["model=gru"],
+    ],
+    ids=["short_chunk_cnn", "resnet18", "gru"],
+)
+def test_trainer_gpu_gives_the_same_metrics_twice(shared_dir, tmp_path, overrides):
+    """trainer=gpu is deterministic: global pooling by reductions, cuDNN's deterministic kernels, no autotuning."""
+    runs = [
+        run(
+            compose_cfg(
+                shared_dir,
+                tmp_path / "outputs",
+                tmp_path / f"run{i}",
+                "trainer=gpu",
+                "logger=none",
+                "trainer.max_epochs=3",
+                *overrides,
+            )
+        )
+        for i in (0, 1)
+    ]
+    assert runs[0]["test"]["segments"] > 0
+    assert (runs[0]["val"], runs[0]["test"]) == (runs[1]["val"], runs[1]["test"])

@@ -1,8 +1,9 @@
-"""What the convolutional models share: their conv blocks and their memory layout."""
+"""What the convolutional models share: their conv blocks, their global pooling and their memory layout."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
@@ -21,6 +22,28 @@ def conv_blocks(width: int, channels: Sequence[int], pool: type[nn.Module]) -> t
         layers += [nn.Conv2d(width, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(), pool(2, ceil_mode=True)]
         width = c
     return layers, width
+
+
+class GlobalPool(nn.Module):
+    """The max or the mean of each channel over its whole map: (N, C, H, W) -> (N, C).
+
+    Written as reductions, not as ``nn.AdaptiveMaxPool2d(1)`` or
+    ``nn.AdaptiveAvgPool2d(1)``: their CUDA backward passes have no
+    deterministic kernel, and ``trainer=gpu`` trains deterministically. On CPU
+    the numbers are theirs to the bit, gradients and bfloat16 ties included
+    (the max passes its gradient to the first largest element, as max pooling
+    does), so nothing trained before changes.
+    """
+
+    def __init__(self, reduce: Literal["max", "mean"]):
+        super().__init__()
+        self.reduce = reduce
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(2).max(2).values if self.reduce == "max" else x.mean((2, 3))
+
+    def extra_repr(self) -> str:
+        return self.reduce
 
 
 class ChannelsLast:

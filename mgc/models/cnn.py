@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mgc.models.blocks import ChannelsLast, conv_blocks
+from mgc.models.blocks import ChannelsLast, GlobalPool, conv_blocks
 
 
 class CNN(ChannelsLast, nn.Sequential):
@@ -30,7 +30,7 @@ class CNN(ChannelsLast, nn.Sequential):
         channels_last: bool = True,
     ):
         layers, width = conv_blocks(int(input_shape[0]), channels, nn.AvgPool2d)
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        layers.append(GlobalPool("mean"))
         for h in fc:
             layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
             width = h

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mgc.models.blocks import GlobalPool
+
 
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions with a residual connection (projected when the shape changes)."""
@@ -54,11 +56,11 @@ class ResNet18(nn.Module):
             layers += [BasicBlock(width, w, stride), BasicBlock(w, w)]
             width = w
         self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = GlobalPool("mean")
         self.fc = nn.Linear(width, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+        return self.fc(self.pool(self.features(x)))

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from mgc.models.blocks import ChannelsLast, conv_blocks
+from mgc.models.blocks import ChannelsLast, GlobalPool, conv_blocks
 
 
 class ShortChunkCNN(ChannelsLast, nn.Module):
@@ -70,7 +70,7 @@ class ShortChunkCNN(ChannelsLast, nn.Module):
     ):
         super().__init__()
         blocks, width = conv_blocks(int(input_shape[0]), channels, nn.MaxPool2d)
-        self.features = nn.Sequential(*blocks, nn.AdaptiveMaxPool2d(1), nn.Flatten())
+        self.features = nn.Sequential(*blocks, GlobalPool("max"))
         dense = [nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU()] if dense_head else []
         self.head = nn.Sequential(*dense, nn.Dropout(dropout), nn.Linear(width, num_classes))
         self._use_channels_last(channels_last)
