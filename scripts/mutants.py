@@ -340,6 +340,13 @@ MUTANTS = [
         "return x",
         CNN_TESTS,
     ),
+    Mutant(
+        "models: global max pool splits its gradient among tied maxima",
+        "mgc/models/blocks.py",
+        "x.flatten(2).max(2).values",
+        "x.amax((2, 3))",
+        CNN_TESTS,
+    ),
 ]
 
 
