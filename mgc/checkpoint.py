@@ -12,6 +12,7 @@ module's ``state_dict``, so ``torch.save`` stores them once.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -46,32 +47,35 @@ class InferenceSpec:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def load(cls, path: str | Path) -> InferenceSpec:
-        """The spec of the checkpoint file at ``path`` (``weights_only``: no pickled code runs); one line if none."""
+    def load(cls, path: str | Path, key: str = "ckpt") -> InferenceSpec:
+        """The spec of the checkpoint file at ``path`` (``weights_only``: no pickled code runs); one line if none.
+
+        ``key`` is the setting that named the file, for the error messages.
+        """
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except FileNotFoundError:
-            raise MgcError(f"ckpt={path} does not exist: pass the path of an mgc .ckpt file") from None
+            raise MgcError(f"{key}={path} does not exist: pass the path of an mgc .ckpt file") from None
         except (pickle.UnpicklingError, RuntimeError, EOFError, TypeError, AttributeError) as err:
             raise MgcError(
-                f"ckpt={path} is not an mgc checkpoint ({type(err).__name__}); pass a .ckpt written by python train.py"
+                f"{key}={path} is not an mgc checkpoint ({type(err).__name__}); pass a .ckpt written by python train.py"
             ) from None
-        return cls.from_checkpoint(state, path)
+        return cls.from_checkpoint(state, path, key)
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: dict[str, Any], path: str | Path) -> InferenceSpec:
+    def from_checkpoint(cls, checkpoint: dict[str, Any], path: str | Path, key: str = "ckpt") -> InferenceSpec:
         """The spec of a loaded checkpoint; one line when the checkpoint has none."""
         entry = checkpoint.get(KEY) if isinstance(checkpoint, dict) else None
         if not isinstance(entry, dict):
             raise MgcError(
-                f"ckpt={path} has no '{KEY}' entry (not an mgc checkpoint, or written by mgc before 0.2); "
+                f"{key}={path} has no '{KEY}' entry (not an mgc checkpoint, or written by mgc before 0.2); "
                 f"pass a .ckpt written by python train.py, or retrain"
             )
         try:
             return cls(**entry)
         except TypeError as err:
             raise MgcError(
-                f"ckpt={path}: its '{KEY}' entry does not match this mgc {mgc.__version__} ({err}); "
+                f"{key}={path}: its '{KEY}' entry does not match this mgc {mgc.__version__} ({err}); "
                 f"retrain with this version"
             ) from None
 
@@ -82,3 +86,27 @@ class InferenceSpec:
         )
         model.load_state_dict(self.weights)
         return model.eval()
+
+
+def start_from(model: nn.Module, path: str | Path, input_shape: Sequence[int], class_names: Sequence[str]) -> None:
+    """Load into ``model`` the trained weights of the mgc checkpoint at ``path`` (``init_from=``: fine-tuning).
+
+    Only the weights come along: the optimiser, the schedule, the epoch count
+    and the normalisation statistics start afresh from this run's config and
+    training split. One line when the checkpoint was trained on other segments,
+    other genres or another model.
+    """
+    spec = InferenceSpec.load(path, key="init_from")
+    if list(spec.input_shape) != list(input_shape) or list(spec.class_names) != list(class_names):
+        raise MgcError(
+            f"init_from={path} was trained on segments of shape {list(spec.input_shape)} for the genres "
+            f"{', '.join(spec.class_names)}; this run has {list(input_shape)} and {', '.join(class_names)}: "
+            f"start from a checkpoint of the same features and genres"
+        )
+    try:
+        model.load_state_dict(spec.weights)
+    except RuntimeError as err:
+        reason = " ".join(line.strip() for line in str(err).splitlines()[:2])[:200]  # the tensors, cut short
+        raise MgcError(
+            f"init_from={path}: its weights do not fit this model ({reason}); use its model config"
+        ) from None

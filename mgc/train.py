@@ -24,7 +24,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from mgc.checkpoint import InferenceSpec
+from mgc.checkpoint import InferenceSpec, start_from
 from mgc.cli import CONF_DIR, hydra_command, user_errors_exit
 from mgc.datamodule import GenreDataModule
 from mgc.errors import MgcError
@@ -159,6 +159,8 @@ def train_and_test(cfg: DictConfig) -> RunMetrics:
         datamodule.load_state_dict(training_statistics(ckpt_path))
     datamodule.setup()
     model = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    if cfg.init_from:
+        start_from(model, cfg.init_from, datamodule.input_shape, datamodule.class_names)
     module = instantiate(
         cfg.module,
         model=model,

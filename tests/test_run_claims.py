@@ -21,6 +21,8 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.optim import lr_scheduler
 
+from mgc.checkpoint import InferenceSpec
+from mgc.errors import MgcError
 from mgc.train import CONF_DIR, build_datamodule, run
 
 #: Quick runs: no TensorBoard (its confusion figures cost more than the training), tiny linear model.
@@ -298,6 +300,54 @@ def test_readme_journal_row_matches_the_composed_config(make_cfg, name):
     assert row["scheduler"] == choices["scheduler"]
     assert int(row["epochs"]) == cfg.trainer.max_epochs
     assert int(row["batch size"]) == cfg.datamodule.batch_size
+
+
+# -- fine-tuning: init_from starts a run from another run's weights ----------------------------------
+ONE_EPOCH = [*QUICK, "trainer.max_epochs=1"]
+
+
+class WeightsAtStart(L.Callback):
+    """The model's weights when fitting starts, per run (added as `+callbacks.weights._target_=...`)."""
+
+    seen: ClassVar[list[dict]] = []
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        WeightsAtStart.seen.append({k: v.detach().clone() for k, v in pl_module.model.state_dict().items()})
+
+
+def test_init_from_starts_training_from_the_checkpoints_weights(shared_dir, tmp_path):
+    def cfg(name: str, *overrides: str):
+        return compose_cfg(shared_dir, tmp_path / "outputs", tmp_path / name, *ONE_EPOCH, *overrides)
+
+    pretrained = run(cfg("pretrained", "seed=1"))["best_checkpoint"]
+    WeightsAtStart.seen.clear()
+    record = "+callbacks.weights._target_=test_run_claims.WeightsAtStart"
+    tuned = run(cfg("tuned", f"init_from={pretrained}", record))
+    run(cfg("fresh", record))
+    started, fresh = WeightsAtStart.seen
+    weights = InferenceSpec.load(pretrained).weights
+    assert started.keys() == weights.keys()
+    assert all(torch.equal(started[k], weights[k]) for k in weights)
+    assert not all(torch.equal(fresh[k], weights[k]) for k in weights)  # without it, the seed's own start
+    assert tuned["epochs"] == 1 and tuned["test"]["segments"] > 0
+
+
+def test_init_from_a_checkpoint_that_does_not_fit_is_one_line(shared_dir, tmp_path):
+    def cfg(name: str, *overrides: str):
+        return compose_cfg(shared_dir, tmp_path / "outputs", tmp_path / name, *ONE_EPOCH, *overrides)
+
+    linear = run(cfg("linear"))["best_checkpoint"]
+    cases = [
+        (f"init_from={tmp_path}/none.ckpt", "does not exist"),
+        (f"init_from={tmp_path}/linear/metrics.json", "is not an mgc checkpoint"),
+        ("model=mlp", "its weights do not fit this model"),
+        ("features=chroma", "was trained on segments of shape [1, 13, 130]"),
+    ]
+    for override, message in cases:
+        overrides = [override] if override.startswith("init_from") else [f"init_from={linear}", override]
+        with pytest.raises(MgcError, match=re.escape(message)) as err:
+            run(cfg("bad", *overrides))
+        assert "\n" not in str(err.value) and "init_from=" in str(err.value)
 
 
 # -- 6: scale-out configs -------------------------------------------------------------------------
