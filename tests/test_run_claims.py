@@ -7,6 +7,7 @@ compares it with a value computed independently of the code under test.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from pathlib import Path
@@ -303,7 +304,9 @@ def test_readme_journal_row_matches_the_composed_config(make_cfg, name):
 
 
 # -- fine-tuning: init_from starts a run from another run's weights ----------------------------------
-ONE_EPOCH = [*QUICK, "trainer.max_epochs=1"]
+def one_epoch_cfg(shared_dir: Path, tmp_path: Path, name: str, *overrides: str):
+    """A quick one-epoch run in its own folder ``tmp_path / name``, beside the others of the test."""
+    return compose_cfg(shared_dir, tmp_path / "outputs", tmp_path / name, *QUICK, "trainer.max_epochs=1", *overrides)
 
 
 class WeightsAtStart(L.Callback):
@@ -316,9 +319,7 @@ class WeightsAtStart(L.Callback):
 
 
 def test_init_from_starts_training_from_the_checkpoints_weights(shared_dir, tmp_path):
-    def cfg(name: str, *overrides: str):
-        return compose_cfg(shared_dir, tmp_path / "outputs", tmp_path / name, *ONE_EPOCH, *overrides)
-
+    cfg = functools.partial(one_epoch_cfg, shared_dir, tmp_path)
     pretrained = run(cfg("pretrained", "seed=1"))["best_checkpoint"]
     WeightsAtStart.seen.clear()
     record = "+callbacks.weights._target_=test_run_claims.WeightsAtStart"
@@ -333,9 +334,7 @@ def test_init_from_starts_training_from_the_checkpoints_weights(shared_dir, tmp_
 
 
 def test_init_from_a_checkpoint_that_does_not_fit_is_one_line(shared_dir, tmp_path):
-    def cfg(name: str, *overrides: str):
-        return compose_cfg(shared_dir, tmp_path / "outputs", tmp_path / name, *ONE_EPOCH, *overrides)
-
+    cfg = functools.partial(one_epoch_cfg, shared_dir, tmp_path)
     linear = run(cfg("linear"))["best_checkpoint"]
     cases = [
         (f"init_from={tmp_path}/none.ckpt", "does not exist"),
