@@ -24,6 +24,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from mgc import pretrain
 from mgc.checkpoint import InferenceSpec, start_from
 from mgc.cli import CONF_DIR, hydra_command, user_errors_exit
 from mgc.datamodule import GenreDataModule
@@ -151,6 +152,8 @@ def train_and_test(cfg: DictConfig) -> RunMetrics:
     ckpt_path = resolve_checkpoint(cfg)
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # before this run seeds anything: a pretraining built now leaves the same RNG state as one found cached
+    init_from = pretrain.starting_weights(cfg, train_and_test)
     L.seed_everything(cfg.seed, workers=True)
     configure_threads(cfg.get("threads"))
 
@@ -159,8 +162,8 @@ def train_and_test(cfg: DictConfig) -> RunMetrics:
         datamodule.load_state_dict(training_statistics(ckpt_path))
     datamodule.setup()
     model = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
-    if cfg.init_from:
-        start_from(model, cfg.init_from, datamodule.input_shape, datamodule.class_names)
+    if init_from:
+        start_from(model, init_from, datamodule.input_shape, datamodule.class_names)
     module = instantiate(
         cfg.module,
         model=model,

@@ -48,6 +48,7 @@ KFOLD_TESTS = ("tests/test_kfold.py",)
 AUGMENT_TESTS = ("tests/test_augment.py",)
 MODEL_TESTS = ("tests/test_spectrograms.py",)
 CNN_TESTS = ("tests/test_models.py",)
+PRETRAIN_TESTS = ("tests/test_pretrain.py",)
 
 MUTANTS = [
     Mutant(
@@ -346,6 +347,27 @@ MUTANTS = [
         "x.flatten(2).max(2).values",
         "x.amax((2, 3))",
         CNN_TESTS,
+    ),
+    Mutant(
+        "pretrain: cache key blind to the pretraining's epochs",
+        "mgc/pretrain.py",
+        "seed=pre.seed, epochs=pre.trainer.max_epochs,",
+        "seed=pre.seed,",
+        PRETRAIN_TESTS,
+    ),
+    Mutant(
+        "pretrain: work folder renamed into the cache before it finished",
+        "mgc/pretrain.py",
+        "    train(pre)\n    os.replace(last, cache)",
+        "    try:\n        train(pre)\n    finally:\n        os.replace(last, cache)",
+        PRETRAIN_TESTS,
+    ),
+    Mutant(
+        "pretrain: built after the run seeds its random numbers",
+        "mgc/train.py",
+        "    init_from = pretrain.starting_weights(cfg, train_and_test)\n    L.seed_everything(cfg.seed, workers=True)",
+        "    L.seed_everything(cfg.seed, workers=True)\n    init_from = pretrain.starting_weights(cfg, train_and_test)",
+        PRETRAIN_TESTS,
     ),
 ]
 

@@ -81,13 +81,22 @@ def test_report_from_two_real_runs(make_cfg, tmp_path):
 def test_recommended_trains_on_every_track_and_cross_validates_as_the_readme_says(make_cfg):
     cfg = make_cfg("experiment=recommended", "+trainer.fast_dev_run=true")
     choices = cfg.hydra.runtime.choices
-    assert (choices.features, choices.model, choices.optim, choices.scheduler, choices.augment, choices.split) == (
+    assert (
+        choices.features,
+        choices.model,
+        choices.optim,
+        choices.scheduler,
+        choices.augment,
+        choices.split,
+        choices.pretrain,
+    ) == (
         "logmel",
         "short_chunk_cnn",
         "adamw",
         "one_cycle",
         "specaug",
         "all_tracks",
+        "synthetic",
     )
     final = run(cfg)
     assert final["task_name"] == "recommended" and final["test"] == {} and final["val"] == {}
@@ -100,6 +109,9 @@ def test_recommended_trains_on_every_track_and_cross_validates_as_the_readme_say
             "split.val_fraction=0",
             "trainer.max_epochs=1",
             "+trainer.limit_train_batches=1",
+            "pretrain.data.clips_per_genre=4",  # its pretraining on the tiny synthetic set, one batch
+            "pretrain.data.duration=12",
+            "pretrain.epochs=1",
         )
     )
     assert fold["split"] == "kfold4.fold0" and fold["test"]["tracks"] == 10 and fold["val"] == {}
