@@ -80,7 +80,7 @@ def cache_key(pre: DictConfig) -> str:
             group.pop(where_or_how_fast, None)
     trainer = OmegaConf.to_container(pre.trainer)  # unresolved: default_root_dir names the run, not the weights
     trainer.pop("default_root_dir", None)
-    settings.update(trainer=trainer, seed=pre.seed, epochs=pre.trainer.max_epochs, mgc_version=mgc.__version__)
+    settings.update(trainer=trainer, seed=pre.seed, mgc_version=mgc.__version__)  # trainer holds the epochs
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -349,10 +349,17 @@ MUTANTS = [
         CNN_TESTS,
     ),
     Mutant(
-        "pretrain: cache key blind to the pretraining's epochs",
+        "pretrain: cache key blind to the trainer (its epochs)",
         "mgc/pretrain.py",
-        "seed=pre.seed, epochs=pre.trainer.max_epochs,",
-        "seed=pre.seed,",
+        "settings.update(trainer=trainer, seed=pre.seed,",
+        "settings.update(seed=pre.seed,",
+        PRETRAIN_TESTS,
+    ),
+    Mutant(
+        "pretrain: cache key blind to the pretraining's data",
+        "mgc/pretrain.py",
+        'SHAPES_THE_WEIGHTS = ("data", ',
+        "SHAPES_THE_WEIGHTS = (",
         PRETRAIN_TESTS,
     ),
     Mutant(

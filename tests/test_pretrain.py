@@ -91,8 +91,9 @@ def test_every_run_starts_from_one_pretraining_built_once_whatever_its_data_or_s
     assert not same(pretraining_start, pretrained)  # it did train
     # the same config gives the same metrics whether its pretraining was built in the run or found cached
     assert first["test"] == again["test"] and first["val"] == again["val"]
-    run(cfg("longer", "pretrain.epochs=3"))
-    assert len(cached(tmp_path)[0]) == 2  # another pretraining, another checkpoint
+    for n, other in enumerate(["pretrain.epochs=3", "pretrain.seed=1", "pretrain.data.clips_per_genre=3"], start=2):
+        run(cfg(f"other{n}", other))
+        assert len(cached(tmp_path)[0]) == n  # another pretraining, another checkpoint
 
 
 def test_an_interrupted_pretraining_resumes_and_ends_as_an_uninterrupted_one(shared_dir, tmp_path):
