@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -111,6 +112,8 @@ def build(pre: DictConfig, cache: Path, train: Callable[[DictConfig], object]) -
             shutil.rmtree(work)
     pre.paths.run_dir = str(work)
     log.info("pretrain: %d epochs on %s, cached as %s", pre.trainer.max_epochs, pre.data.root, cache)
+    start = time.perf_counter()
     train(pre)
     os.replace(last, cache)  # atomic: the cache holds a complete pretraining or nothing
     shutil.rmtree(work, ignore_errors=True)
+    log.info("pretrain: built in %.0f s (cached for later runs)", time.perf_counter() - start)
