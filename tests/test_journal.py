@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import EXPERIMENTS, JOURNAL
 
-from mgc.report import write_report
+from mgc.report import accuracy_figure, write_report
 from mgc.train import run
 
 
@@ -76,6 +76,12 @@ def test_report_from_two_real_runs(make_cfg, tmp_path):
     assert "track_80_10_10 |" in md  # no footnote on the honest split
     for png in ("accuracy.png", "confusion_matrices.png"):
         assert (tmp_path / "report" / png).stat().st_size > 10_000
+    fig = accuracy_figure([*rows, {**rows[0], "split": "kfold5.fold1", "seed": 1}])  # a run0 of another fold
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["run0 segment_90_10 seed 42", "run1", "run0 kfold5.fold1 seed 1"]
+    assert "segment splits leak" in fig.axes[0].get_title()
+    honest = accuracy_figure([r for r in rows if not r["split"].startswith("segment")]).axes[0].get_title()
+    assert honest == "test accuracy per run"
 
 
 def test_recommended_trains_on_every_track_and_cross_validates_as_the_readme_says(make_cfg):
