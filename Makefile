@@ -12,6 +12,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	# musicnn's trained weights (package data); --no-deps: its code wants TensorFlow 1 and numpy<1.17, mgc reads only the data
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps musicnn==0.1.0
 	rm -f $(VENV)/.installed-* && touch $@
 
 ## Train the default model (GRU on 13-MFCC segments of the synthetic GTZAN); ARGS="model=cnn ..." to change it.
