@@ -162,7 +162,7 @@ class GenreDataModule(L.LightningDataModule):
         indices = self.split.assign(data)
         x = torch.from_numpy(data.x)
         train = torch.as_tensor(indices["train"])
-        if self.normalize:
+        if self.normalize and self.features.standardize:
             if self.mean is None:  # restored from a checkpoint otherwise
                 self.mean = x[train].mean(dim=(0, 3), keepdim=True)[0]
                 self.std = x[train].std(dim=(0, 3), keepdim=True)[0].clamp_min(1e-6)
@@ -189,7 +189,7 @@ class GenreDataModule(L.LightningDataModule):
         augment.check(self.features.name, tuple(x.shape[1:]), gain)
         if gain is not None:
             gain = torch.as_tensor(gain, dtype=torch.float32)
-            if self.normalize:
+            if self.std is not None:
                 gain = gain / self.std[..., 0]
         crops = ClipCrops(x, tracks, index) if augment.random_crop else None
         log.info("training batches augmented: %s", augment)

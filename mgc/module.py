@@ -205,7 +205,10 @@ class GenreClassifier(L.LightningModule):
 
     # -- optimisation ---------------------------------------------------------
     def configure_optimizers(self) -> dict:
-        optimizer = self.optimizer_factory(self.parameters())
+        groups = getattr(self.model, "parameter_groups", None)  # a pretrained backbone's slower-learning encoder
+        optimizer = self.optimizer_factory(groups() if groups else self.parameters())
+        for group in optimizer.param_groups:
+            group["lr"] *= group.get("lr_scale", 1.0)
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer, self.steps_per_epoch())}
 
     def steps_per_epoch(self) -> int:

@@ -16,6 +16,11 @@ def _base_lr(optimizer: Optimizer) -> float:
     return optimizer.param_groups[0]["lr"]
 
 
+def _group_lrs(optimizer: Optimizer) -> list[float]:
+    """Each parameter group's learning rate (a pretrained encoder's group learns slower than its head)."""
+    return [group["lr"] for group in optimizer.param_groups]
+
+
 def constant(optimizer: Optimizer, steps_per_epoch: int, interval: str = "epoch") -> dict:
     """No schedule: the learning rate stays as configured (still logged)."""
     return {"scheduler": lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0), "interval": interval}
@@ -30,11 +35,11 @@ def cyclic(
     interval: str = "step",
 ) -> dict:
     """torch ``CyclicLR`` between ``lr * base_lr_ratio`` and ``lr``, stepped per batch."""
-    lr = _base_lr(optimizer)
+    lrs = _group_lrs(optimizer)
     sched = lr_scheduler.CyclicLR(
         optimizer,
-        base_lr=lr * base_lr_ratio,
-        max_lr=lr,
+        base_lr=[lr * base_lr_ratio for lr in lrs],
+        max_lr=lrs,
         step_size_up=max(1, round(half_cycle_epochs * steps_per_epoch)),
         mode=mode,
         cycle_momentum=False,
@@ -93,7 +98,7 @@ def one_cycle(
     total = max_steps if max_steps and max_steps > 0 else steps_per_epoch * max_epochs
     sched = lr_scheduler.OneCycleLR(
         optimizer,
-        max_lr=_base_lr(optimizer),
+        max_lr=_group_lrs(optimizer),
         total_steps=max(2, int(total)),
         pct_start=warmup_fraction,
         div_factor=div_factor,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -38,17 +39,22 @@ class GTZAN:
 
     Parameters
     ----------
-    root : str or Path
+    root : str or Path, or a list of them
         The data set folder: either the folder holding the genre folders or a
-        parent of it in one of the known layouts (see :data:`LAYOUTS`).
+        parent of it in one of the known layouts (see :data:`LAYOUTS`). A list
+        of folders is read as one data set (``data.root=[dev,artists]`` trains a
+        final model on both); a track id in two of them is an error.
     sample_rate : int
         Rate every clip is resampled to when it is read (``librosa.load``).
     name : str
         Short name used in reports and error messages.
     """
 
-    def __init__(self, root: str | os.PathLike, sample_rate: int = 22050, name: str = "gtzan"):
-        self.root = Path(root).expanduser()
+    def __init__(self, root: str | os.PathLike | Sequence[str | os.PathLike], sample_rate: int = 22050,
+                 name: str = "gtzan"):
+        roots = [root] if isinstance(root, str | os.PathLike) else list(root)
+        self.roots = [Path(r).expanduser() for r in roots]
+        self.root = self.roots[0]
         self.sample_rate = int(sample_rate)
         self.name = name
 
@@ -61,23 +67,21 @@ class GTZAN:
 
     @cached_property
     def _scan(self) -> tuple[Path, dict[str, list[Path]]]:
-        """Genre folder and audio files per genre, read from disk once (one warning per unreadable folder)."""
-        if not self.root.is_dir():
-            raise MgcError(
-                f"data.root={self.root} does not exist or is not a folder: point data.root at a GTZAN folder "
-                f"(one sub-folder per genre, e.g. genres/blues/blues.00000.wav)"
-            )
-        for layout in LAYOUTS:
-            candidate = (self.root / layout).resolve()
-            files = _audio_by_genre(candidate)
-            if files:
-                return candidate, files
-        found = sorted(p.name for p in self.root.iterdir())[:8]
-        raise MgcError(
-            f"data.root={self.root} holds no genre folders with audio (found: {found or 'nothing'}); "
-            f"expected <genre>/<genre>.NNNNN.wav|.au, optionally under genres/, genres_original/ "
-            f"or Data/genres_original/"
-        )
+        """Genre folder (the first root's) and audio files per genre of every root, read from disk once."""
+        scans = [_scan_root(root) for root in self.roots]
+        files: dict[str, list[Path]] = {}
+        owner: dict[str, Path] = {}
+        for (base, found) in scans:
+            for genre, paths in found.items():
+                for path in paths:
+                    if path.stem in owner:
+                        raise MgcError(
+                            f"data.root: track {path.stem} is in both {owner[path.stem]} and {base}; "
+                            f"list each folder once, with no clip in two of them"
+                        )
+                    owner[path.stem] = base
+                files.setdefault(genre, []).extend(paths)
+        return scans[0][0], files
 
     @property
     def genres(self) -> list[str]:
@@ -95,6 +99,26 @@ class GTZAN:
         return [
             Clip(path=path, genre=genre, track_id=path.stem) for genre in sorted(files) for path in sorted(files[genre])
         ]
+
+
+def _scan_root(root: Path) -> tuple[Path, dict[str, list[Path]]]:
+    """The genre folder of ``root``, whichever layout it has, and its audio files per genre."""
+    if not root.is_dir():
+        raise MgcError(
+            f"data.root={root} does not exist or is not a folder: point data.root at a GTZAN folder "
+            f"(one sub-folder per genre, e.g. genres/blues/blues.00000.wav)"
+        )
+    for layout in LAYOUTS:
+        candidate = (root / layout).resolve()
+        files = _audio_by_genre(candidate)
+        if files:
+            return candidate, files
+    found = sorted(p.name for p in root.iterdir())[:8]
+    raise MgcError(
+        f"data.root={root} holds no genre folders with audio (found: {found or 'nothing'}); "
+        f"expected <genre>/<genre>.NNNNN.wav|.au, optionally under genres/, genres_original/ "
+        f"or Data/genres_original/"
+    )
 
 
 def _is_audio(path: Path) -> bool:

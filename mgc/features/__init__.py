@@ -5,6 +5,7 @@ from mgc.features.chroma import Chroma
 from mgc.features.image import MFCCImage
 from mgc.features.kaggle import KaggleTable
 from mgc.features.logmel import LogMel
+from mgc.features.musicnn import MusicnnEmbedding, MusicnnMel
 from mgc.features.mfcc import MFCC, MFCCFromJSON, export_json, load_json, mfcc_or_json
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "LogMel",
     "MFCCFromJSON",
     "MFCCImage",
+    "MusicnnEmbedding",
+    "MusicnnMel",
     "export_json",
     "load_json",
     "mfcc_or_json",

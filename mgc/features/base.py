@@ -98,6 +98,9 @@ class Extractor:
     name = "feature"
     #: Whether :meth:`clip` computes these features from an audio file (what predict needs).
     from_audio = True
+    #: Whether the data module may standardise them (``datamodule.normalize``); not so for a pretrained
+    #: encoder's input, whose own first layer expects the values as they are.
+    standardize = True
 
     def __init__(
         self,

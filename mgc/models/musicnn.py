@@ -127,15 +127,6 @@ class Musicnn(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activations(x)["logits"]
 
-    @property
-    def head(self) -> nn.Linear:
-        """The output layer, which a classifier replaces."""
-        return self.tags
-
-    @head.setter
-    def head(self, layer: nn.Linear) -> None:
-        self.tags = layer
-
     def trunk(self) -> list[nn.Module]:
         """The encoder's stages in order, each of which fine-tuning may freeze: front, mid and back end."""
         return [self.front_end, self.mid_end, nn.ModuleList([self.pool_bn, self.dense, self.dense_bn])]
@@ -201,14 +192,6 @@ class VGG(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activations(x)["logits"]
 
-    @property
-    def head(self) -> nn.Linear:
-        return self.tags
-
-    @head.setter
-    def head(self, layer: nn.Linear) -> None:
-        self.tags = layer
-
     def trunk(self) -> list[nn.Module]:
         return [nn.ModuleList([self.input_bn, *self.convs[:4], *self.bns[:4]]), nn.ModuleList([self.convs[4], self.bns[4]])]
 
@@ -240,3 +223,68 @@ def _dense(out: dict, name: str, tensors: dict[str, np.ndarray], tf_name: str) -
     out[f"{name}.weight"] = torch.from_numpy(tensors[f"{tf_name}/kernel"].T.copy())
     out[f"{name}.bias"] = torch.from_numpy(tensors[f"{tf_name}/bias"])
 
+
+
+class MusicnnClassifier(nn.Module):
+    """A pretrained musicnn (or its VGG) with a genre head in place of the tag layer, to fine-tune end to end.
+
+    Reads ``features=musicnn_mel`` patches ``(batch, 1, 96, frames)``.
+
+    Parameters
+    ----------
+    input_shape : (channels, bins, frames)
+        One segment; must be one channel of 96 bands.
+    num_classes : int
+        Number of genres.
+    weights : str
+        The ``musicnn`` package checkpoint to start from (:data:`mgc.models.musicnn_weights.ARCHITECTURES`).
+    freeze : str
+        ``encoder``: only the head trains (a probe that sees augmented input);
+        ``front_mid``: the back-end and head train; ``none``: everything trains.
+        Frozen stages keep their weights and their batch-norm statistics.
+    encoder_lr_scale : float
+        The trained encoder stages learn at ``optim.lr`` times this; the head at ``optim.lr``.
+    cache_dir : str
+        Where the converted weights are cached.
+    """
+
+    #: How many of the encoder's last stages each ``freeze`` setting trains (all: ``None``).
+    TRAINED_STAGES = {"encoder": 0, "front_mid": 1, "none": None}
+
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int, weights: str = "MSD_musicnn",
+                 freeze: str = "none", encoder_lr_scale: float = 0.1, cache_dir: str = "outputs/cache"):
+        super().__init__()
+        from mgc.errors import MgcError
+        from mgc.models.musicnn_weights import pretrained
+
+        if freeze not in self.TRAINED_STAGES:
+            raise MgcError(f"model.freeze={freeze} is not a choice; choose one of {', '.join(self.TRAINED_STAGES)}")
+        if tuple(input_shape[:2]) != (1, 96):
+            raise MgcError(
+                f"model=musicnn reads 96-band musicnn patches (1, 96, frames), not {tuple(input_shape)}: "
+                f"train it with features=musicnn_mel"
+            )
+        self.encoder = pretrained(weights, cache_dir)
+        self.encoder.tags = nn.Linear(self.encoder.tags.in_features, num_classes)  # the genre head
+        stages = self.encoder.trunk()
+        trained = self.TRAINED_STAGES[freeze]
+        self.frozen = nn.ModuleList(stages if trained == 0 else stages[: -trained] if trained else [])
+        self.frozen.requires_grad_(False)
+        self.encoder_lr_scale = float(encoder_lr_scale)
+        self.train()
+
+    def train(self, mode: bool = True) -> MusicnnClassifier:
+        """Train mode everywhere but the frozen stages, whose batch norm keeps its pretrained statistics."""
+        super().train(mode)
+        self.frozen.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def parameter_groups(self) -> list[dict]:
+        """The trained encoder weights at ``encoder_lr_scale`` times the learning rate, the head at 1."""
+        head = set(self.encoder.tags.parameters())
+        encoder = [p for p in self.encoder.parameters() if p.requires_grad and p not in head]
+        groups = [{"params": list(head), "lr_scale": 1.0}]
+        return groups + ([{"params": encoder, "lr_scale": self.encoder_lr_scale}] if encoder else [])
