@@ -64,8 +64,12 @@ def run_graph(weights: str, batch: np.ndarray) -> dict[str, np.ndarray]:
         named = {"taggram": tf.nn.sigmoid(outputs[0]), "pool5": tf.compat.v1.layers.flatten(outputs[5])}
     else:
         logits, *_, mean_pool, max_pool, penultimate = outputs
-        named = {"taggram": tf.nn.sigmoid(logits), "penultimate": penultimate, "max_pool": max_pool,
-                 "mean_pool": mean_pool}
+        named = {
+            "taggram": tf.nn.sigmoid(logits),
+            "penultimate": penultimate,
+            "max_pool": max_pool,
+            "mean_pool": mean_pool,
+        }
     import musicnn
 
     with tf.compat.v1.Session() as sess:

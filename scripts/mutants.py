@@ -1,6 +1,6 @@
 """Hand-made mutation testing of the modules that compute numbers: does the suite notice a small fault?
 
-    python scripts/mutants.py                 # every mutant (about 4 minutes on 2 cores)
+    python scripts/mutants.py                 # every mutant
     python scripts/mutants.py split metrics   # only mutants whose name contains one of these words
 
 Each mutant is one small, plausible fault (a transposed confusion matrix, statistics
@@ -49,6 +49,7 @@ AUGMENT_TESTS = ("tests/test_augment.py",)
 MODEL_TESTS = ("tests/test_spectrograms.py",)
 CNN_TESTS = ("tests/test_models.py",)
 PRETRAIN_TESTS = ("tests/test_pretrain.py",)
+MUSICNN_TESTS = ("tests/test_musicnn.py",)
 
 MUTANTS = [
     Mutant(
@@ -375,6 +376,55 @@ MUTANTS = [
         "    init_from = pretrain.starting_weights(cfg, train_and_test)\n    L.seed_everything(cfg.seed, workers=True)",
         "    L.seed_everything(cfg.seed, workers=True)\n    init_from = pretrain.starting_weights(cfg, train_and_test)",
         PRETRAIN_TESTS,
+    ),
+    Mutant(
+        "musicnn: kernels read in TensorFlow's (time, freq) order as if (freq, time)",
+        "mgc/models/musicnn.py",
+        'tensors[f"{tf_name}/kernel"].transpose(3, 2, 1, 0).copy()',
+        'np.ascontiguousarray(tensors[f"{tf_name}/kernel"].transpose(3, 2, 0, 1)).reshape('
+        'tensors[f"{tf_name}/kernel"].transpose(3, 2, 1, 0).shape)',
+        MUSICNN_TESTS,
+        select="tensorflow_graphs",
+    ),
+    Mutant(
+        "musicnn: even temporal kernels padded one more frame at the start than at the end",
+        "mgc/models/musicnn.py",
+        "return (kernel - 1) // 2, kernel // 2",
+        "return kernel // 2, (kernel - 1) // 2",
+        MUSICNN_TESTS,
+        select="tensorflow_graphs",
+    ),
+    Mutant(
+        "musicnn: the input patch cast to float16 before the log, as the package does",
+        "mgc/features/musicnn.py",
+        "for p in power]).astype(np.float32)",
+        "for p in power]).astype(np.float16)",
+        MUSICNN_TESTS,
+        select="log_mel",
+    ),
+    Mutant(
+        "musicnn: PyTorch's batch-norm epsilon instead of TensorFlow's",
+        "mgc/models/musicnn.py",
+        'TF_BN = {"eps": 1e-3, "momentum": 0.01}',
+        'TF_BN = {"eps": 1e-5, "momentum": 0.01}',
+        MUSICNN_TESTS,
+        select="tensorflow_graphs",
+    ),
+    Mutant(
+        "musicnn: back-end pools concatenated [max | mean] instead of TensorFlow's interleaved pairs",
+        "mgc/models/musicnn.py",
+        "torch.stack([max_pool, mean_pool], dim=2).flatten(1)",
+        "torch.cat([max_pool, mean_pool], dim=1)",
+        MUSICNN_TESTS,
+        select="tensorflow_graphs",
+    ),
+    Mutant(
+        "musicnn: a frozen stage's batch norm left in train mode (its statistics drift)",
+        "mgc/models/musicnn.py",
+        "        self.frozen.eval()\n",
+        "",
+        MUSICNN_TESTS,
+        select="frozen",
     ),
 ]
 

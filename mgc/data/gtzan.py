@@ -50,8 +50,9 @@ class GTZAN:
         Short name used in reports and error messages.
     """
 
-    def __init__(self, root: str | os.PathLike | Sequence[str | os.PathLike], sample_rate: int = 22050,
-                 name: str = "gtzan"):
+    def __init__(
+        self, root: str | os.PathLike | Sequence[str | os.PathLike], sample_rate: int = 22050, name: str = "gtzan"
+    ):
         roots = [root] if isinstance(root, str | os.PathLike) else list(root)
         self.roots = [Path(r).expanduser() for r in roots]
         self.root = self.roots[0]
@@ -71,7 +72,7 @@ class GTZAN:
         scans = [_scan_root(root) for root in self.roots]
         files: dict[str, list[Path]] = {}
         owner: dict[str, Path] = {}
-        for (base, found) in scans:
+        for base, found in scans:
             for genre, paths in found.items():
                 for path in paths:
                     if path.stem in owner:

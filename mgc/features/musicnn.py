@@ -94,8 +94,13 @@ class MusicnnEmbedding(MusicnnMel):
     name = "musicnn"
     standardize = True
 
-    def __init__(self, weights: str = "MSD_musicnn", layer: str | Sequence[str] = "penultimate",
-                 accelerator: str = "cpu", **kwargs):
+    def __init__(
+        self,
+        weights: str = "MSD_musicnn",
+        layer: str | Sequence[str] = "penultimate",
+        accelerator: str = "cpu",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         architecture = check_name(weights, key="features.weights")
         self.weights = weights

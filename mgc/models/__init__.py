@@ -11,4 +11,14 @@ from mgc.models.resnet import ResNet18
 from mgc.models.short_chunk_cnn import ShortChunkCNN
 from mgc.models.stats_linear import StatsLinear
 
-__all__ = ["CNN", "MLP", "Ensemble", "Linear", "MusicnnClassifier", "Recurrent", "ResNet18", "ShortChunkCNN", "StatsLinear"]
+__all__ = [
+    "CNN",
+    "MLP",
+    "Ensemble",
+    "Linear",
+    "MusicnnClassifier",
+    "Recurrent",
+    "ResNet18",
+    "ShortChunkCNN",
+    "StatsLinear",
+]

@@ -23,6 +23,8 @@ probabilities).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -193,7 +195,10 @@ class VGG(nn.Module):
         return self.activations(x)["logits"]
 
     def trunk(self) -> list[nn.Module]:
-        return [nn.ModuleList([self.input_bn, *self.convs[:4], *self.bns[:4]]), nn.ModuleList([self.convs[4], self.bns[4]])]
+        return [
+            nn.ModuleList([self.input_bn, *self.convs[:4], *self.bns[:4]]),
+            nn.ModuleList([self.convs[4], self.bns[4]]),
+        ]
 
     @staticmethod
     def from_tensorflow(tensors: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -224,7 +229,6 @@ def _dense(out: dict, name: str, tensors: dict[str, np.ndarray], tf_name: str) -
     out[f"{name}.bias"] = torch.from_numpy(tensors[f"{tf_name}/bias"])
 
 
-
 class MusicnnClassifier(nn.Module):
     """A pretrained musicnn (or its VGG) with a genre head in place of the tag layer, to fine-tune end to end.
 
@@ -249,10 +253,17 @@ class MusicnnClassifier(nn.Module):
     """
 
     #: How many of the encoder's last stages each ``freeze`` setting trains (all: ``None``).
-    TRAINED_STAGES = {"encoder": 0, "front_mid": 1, "none": None}
+    TRAINED_STAGES: ClassVar[dict[str, int | None]] = {"encoder": 0, "front_mid": 1, "none": None}
 
-    def __init__(self, input_shape: tuple[int, int, int], num_classes: int, weights: str = "MSD_musicnn",
-                 freeze: str = "none", encoder_lr_scale: float = 0.1, cache_dir: str = "outputs/cache"):
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        num_classes: int,
+        weights: str = "MSD_musicnn",
+        freeze: str = "none",
+        encoder_lr_scale: float = 0.1,
+        cache_dir: str = "outputs/cache",
+    ):
         super().__init__()
         from mgc.errors import MgcError
         from mgc.models.musicnn_weights import pretrained
@@ -268,7 +279,7 @@ class MusicnnClassifier(nn.Module):
         self.encoder.tags = nn.Linear(self.encoder.tags.in_features, num_classes)  # the genre head
         stages = self.encoder.trunk()
         trained = self.TRAINED_STAGES[freeze]
-        self.frozen = nn.ModuleList(stages if trained == 0 else stages[: -trained] if trained else [])
+        self.frozen = nn.ModuleList(stages if trained == 0 else stages[:-trained] if trained else [])
         self.frozen.requires_grad_(False)
         self.encoder_lr_scale = float(encoder_lr_scale)
         self.train()

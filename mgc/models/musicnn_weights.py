@@ -86,7 +86,9 @@ def converted(weights: str, cache_dir: str | os.PathLike) -> dict[str, torch.Ten
     try:
         state = architecture.from_tensorflow(read_checkpoint(f"{folder}{os.sep}"))
     except KeyError as err:
-        raise MgcError(f"{folder}: the checkpoint has no variable {err}; reinstall the musicnn package: {INSTALL}") from None
+        raise MgcError(
+            f"{folder}: the checkpoint has no variable {err}; reinstall the musicnn package: {INSTALL}"
+        ) from None
     state = _checked(state, architecture, weights)
     _save_atomically(state, path)
     log.info("converted the musicnn package's %s weights into %s", weights, path)
