@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as L
+import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -61,6 +62,39 @@ class RunSummary(L.Callback):
             if isinstance(logger, TensorBoardLogger):
                 fig = confusion_figure(result.track.confusion, pl_module.hparams.class_names, f"{stage} (tracks)")
                 logger.experiment.add_figure(f"{stage}/confusion_matrix", fig, trainer.current_epoch, close=False)
+
+
+class EmbeddingProjector(L.Callback):
+    """TensorBoard's PROJECTOR: each track's mean embedding, labelled with its genre, split part and id.
+
+    Only for features that are embeddings (``Extractor.projectable``, e.g.
+    ``features=musicnn``): a frozen encoder's vectors, where how the genres
+    cluster says what a probe can learn. Written once, when fitting starts
+    (the embeddings do not change with training), as the data set holds them,
+    before standardisation.
+    """
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: GenreClassifier) -> None:
+        datamodule = trainer.datamodule
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+        if not loggers or datamodule is None or not getattr(datamodule.features, "projectable", False):
+            return
+        data = datamodule.data
+        part_of_track = ["unused"] * len(data.track_ids)
+        for part, dataset in datamodule.parts.items():
+            for track in torch.unique(torch.as_tensor(data.tracks)[dataset.tensors[3]]).tolist():
+                part_of_track[track] = part
+        x = torch.as_tensor(data.x).flatten(1)
+        tracks = torch.as_tensor(data.tracks)
+        means = torch.stack([x[tracks == t].mean(0) for t in range(len(data.track_ids))])
+        rows = [
+            [data.class_names[label], part_of_track[t], data.track_ids[t]]
+            for t, label in enumerate(data.track_labels.tolist())
+        ]
+        for logger in loggers:
+            logger.experiment.add_embedding(
+                means, metadata=rows, metadata_header=["genre", "split", "track"], tag=f"{datamodule.features.name}"
+            )
 
 
 def final_metrics(pl_module: GenreClassifier) -> dict[str, float]:

@@ -101,6 +101,8 @@ class Extractor:
     #: Whether the data module may standardise them (``datamodule.normalize``); not so for a pretrained
     #: encoder's input, whose own first layer expects the values as they are.
     standardize = True
+    #: Whether the segments are embeddings whose per-track means TensorBoard's projector shows (mgc.callbacks).
+    projectable = False
 
     def __init__(
         self,

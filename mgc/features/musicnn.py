@@ -93,6 +93,7 @@ class MusicnnEmbedding(MusicnnMel):
 
     name = "musicnn"
     standardize = True
+    projectable = True
 
     def __init__(
         self,
