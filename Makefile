@@ -38,11 +38,12 @@ format: install
 extract: install
 	$(PY) scripts/extract.py $(ARGS)
 
-## Every journal entry (conf/experiment/, less mgc's own `recommended`) in sequence on the default data, then the report.
+## Every journal entry (conf/experiment/ files named by their date, e.g. mar05_gru) in sequence on the default data,
+## then the report. mgc's own experiments (recommended, scratch_cnn, musicnn_finetune) are not journal entries.
 ## CPU cap: JOURNAL_EPOCHS=3 epochs each; `make journal JOURNAL_EPOCHS=` runs the journal's own epoch counts.
 JOURNAL_EPOCHS ?= 3
 JOURNAL_DIR    := outputs/journal/$(shell date +%Y-%m-%d_%H-%M-%S)
-EXPERIMENTS    := $(filter-out recommended,$(sort $(basename $(notdir $(wildcard conf/experiment/*.yaml)))))
+EXPERIMENTS    := $(sort $(basename $(notdir $(wildcard conf/experiment/[a-z][a-z][a-z][0-9][0-9]_*.yaml))))
 journal: install
 	@set -e; for e in $(EXPERIMENTS); do \
 	  echo "== $$e"; \

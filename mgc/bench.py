@@ -21,6 +21,8 @@ baseline measured in the same run, on the same data and cores:
    models, with the seconds its first batches took).
 4. Peak RSS of extracting 1000 clips (against the size of their raw audio)
    and of a default training run.
+5. musicnn (:mod:`mgc.bench_musicnn`): embedding extraction beside log-mel's,
+   and the encoder as mgc runs it against a plain PyTorch loop.
 
 Writes ``outputs/bench/bench.json`` and prints a table.
 
@@ -59,6 +61,8 @@ import soundfile as sf
 import torch
 from joblib import Parallel, delayed
 
+from mgc.bench_musicnn import bench_musicnn
+from mgc.bench_musicnn import rows as musicnn_rows
 from mgc.cli import user_errors_exit
 from mgc.data import GTZAN, SyntheticGTZAN
 from mgc.data.gtzan import Clip
@@ -571,6 +575,8 @@ def table(r: dict) -> str:
         rows.append(
             ("peak RSS: default training run", f"{m['train_peak_rss_mb']} MB", "", f"{m['train_epochs']} epoch")
         )
+    if "musicnn" in r:
+        rows += musicnn_rows(r["musicnn"])
     return render_rows(rows)
 
 
@@ -754,6 +760,7 @@ def main(argv: list[str] | None = None) -> dict:
         seconds["loading"], loading = timed(bench_loading, cache, work, clips=20 if quick else 1000)
         seconds["training"], training = timed(bench_training, training_data(source, work), quick)
         seconds["memory"], memory = timed(bench_memory, source, work, clips=20 if quick else 1000, quick=quick)
+        seconds["musicnn"], musicnn = timed(bench_musicnn, source, work, quick)
     result = {
         "quick": quick,
         **environment(),
@@ -762,6 +769,7 @@ def main(argv: list[str] | None = None) -> dict:
         "loading": loading,
         "training": training,
         "memory": memory,
+        "musicnn": musicnn,
     }
     return finish(args.out, result, seconds, table)
 

@@ -18,6 +18,7 @@ configuration on the same features extracts nothing.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,7 +90,7 @@ def main() -> None:
     parser.add_argument("--cache-dir", default="outputs/cache")
     parser.add_argument("overrides", nargs="*", help="train.py overrides of the configuration")
     args = parser.parse_args()
-    name = "_".join(o.replace("/", "-").replace("=", "-") for o in args.overrides) or "default"
+    name = re.sub(r"[^\w.-]+", "-", "_".join(args.overrides)) or "default"  # no "," or "=": hydra.sweep.dir takes it
     rows = [
         direction(args.overrides, src, dst, args.seeds, args.out / name / f"{src.name}_to_{dst.name}", args.cache_dir)
         for src, dst in ((args.a, args.b), (args.b, args.a))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -34,9 +35,11 @@ NARROW = {
 }
 
 
-#: conf/experiment/ holds the journal's entries (named by their date, e.g. mar05_gru) and mgc's recommendation.
+#: conf/experiment/ holds the journal's entries (named by their date, e.g. mar05_gru) and mgc's own experiments
+#: (recommended, the CNN it replaced, fine-tuning musicnn).
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
-JOURNAL = [e for e in EXPERIMENTS if e != "recommended"]
+JOURNAL = [e for e in EXPERIMENTS if re.match(r"[a-z]{3}\d{2}_", e)]
+OWN = [e for e in EXPERIMENTS if e not in JOURNAL]
 
 
 def compose_cfg(shared: Path, outputs: Path, run_dir: Path, *overrides: str, tiny: bool = True) -> DictConfig:

@@ -41,7 +41,13 @@ def test_quick_bench_writes_every_field(tmp_path, capsys):
     m = saved["memory"]
     assert m["extraction_peak_rss_mb"] > 0 and m["train_peak_rss_mb"] > 0
     assert m["extraction_clips"] == 20 and m["raw_audio_mb"] > 0  # 20 linked copies of the 10 quick clips
-    assert set(saved["stage_seconds"]) == {"data", "extraction", "logmel", "loading", "training", "memory"}
+    assert set(saved["stage_seconds"]) == {"data", "extraction", "logmel", "loading", "training", "memory", "musicnn"}
+    mx, me = saved["musicnn"]["extraction"], saved["musicnn"]["encoder"]
+    assert mx["clips"] == 10
+    assert mx["musicnn_vs_logmel"] == ratio_of(mx["musicnn_clips_per_s"], mx["logmel_clips_per_s"], 0.02)
+    assert me["patches"] == 40 and me["target_vs_plain"] == 0.95 and me["met"] == (me["mgc_vs_plain"] >= 0.95)
+    assert me["mgc_vs_plain"] == ratio_of(me["mgc_patches_per_s"], me["plain_patches_per_s"], 0.02)
+    assert saved["musicnn"]["tensorflow"]["measured"] is False  # mgc's install has no TensorFlow
     out = capsys.readouterr().out
     assert "feature loading: cache vs json.load" in out and "CNN plain loop: torch.compile vs eager" in out
     assert "seconds per stage: data" in out

@@ -7,14 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import EXPERIMENTS, JOURNAL
+from helpers import EXPERIMENTS, JOURNAL, OWN
 
 from mgc.report import accuracy_figure, write_report
 from mgc.train import run
 
 
 def test_the_journal_has_every_entry():
-    assert EXPERIMENTS == sorted([*JOURNAL, "recommended"])
+    assert EXPERIMENTS == sorted([*JOURNAL, *OWN])
+    assert OWN == ["musicnn_finetune", "recommended", "scratch_cnn"]
     assert JOURNAL == [
         "feb16_linear",
         "feb20_resnet18",
@@ -84,8 +85,8 @@ def test_report_from_two_real_runs(make_cfg, tmp_path):
     assert honest == "test accuracy per run"
 
 
-def test_recommended_trains_on_every_track_and_cross_validates_as_the_readme_says(make_cfg):
-    cfg = make_cfg("experiment=recommended", "+trainer.fast_dev_run=true")
+def test_scratch_cnn_is_the_former_recommendation_and_cross_validates(make_cfg):
+    cfg = make_cfg("experiment=scratch_cnn", "+trainer.fast_dev_run=true")
     choices = cfg.hydra.runtime.choices
     assert (
         choices.features,
@@ -105,11 +106,11 @@ def test_recommended_trains_on_every_track_and_cross_validates_as_the_readme_say
         "synthetic",
     )
     final = run(cfg)
-    assert final["task_name"] == "recommended" and final["test"] == {} and final["val"] == {}
-    # what `make cv ARGS="experiment=recommended split.val_fraction=0 ..."` runs, fold by fold
+    assert final["task_name"] == "scratch_cnn" and final["test"] == {} and final["val"] == {}
+    # what `make cv ARGS="experiment=scratch_cnn split.val_fraction=0 ..."` runs, fold by fold
     fold = run(
         make_cfg(
-            "experiment=recommended",
+            "experiment=scratch_cnn",
             "split=kfold",
             "split.folds=4",
             "split.val_fraction=0",
@@ -118,6 +119,32 @@ def test_recommended_trains_on_every_track_and_cross_validates_as_the_readme_say
             "pretrain.data.clips_per_genre=4",  # its pretraining on the tiny synthetic set, one batch
             "pretrain.data.duration=12",
             "pretrain.epochs=1",
+        )
+    )
+    assert fold["split"] == "kfold4.fold0" and fold["test"]["tracks"] == 10 and fold["val"] == {}
+
+
+def test_recommended_is_a_bagged_probe_on_musicnn_embeddings_that_cross_validates(make_cfg):
+    cfg = make_cfg("experiment=recommended", "+trainer.fast_dev_run=true")
+    choices = cfg.hydra.runtime.choices
+    assert (choices.features, choices.model, choices["model@model.member"], choices.split, choices.pretrain) == (
+        "musicnn",
+        "ensemble",
+        "mlp",
+        "all_tracks",
+        "none",
+    )
+    assert (cfg.features.weights, cfg.features.layer, cfg.model.members, cfg.model.bagging) == (
+        "MSD_musicnn",
+        "penultimate",
+        5,
+        True,
+    )
+    final = run(cfg)
+    assert final["task_name"] == "recommended" and final["test"] == {} and final["val"] == {}
+    fold = run(
+        make_cfg(
+            "experiment=recommended", "split=kfold", "split.folds=4", "split.val_fraction=0", "trainer.max_epochs=2"
         )
     )
     assert fold["split"] == "kfold4.fold0" and fold["test"]["tracks"] == 10 and fold["val"] == {}

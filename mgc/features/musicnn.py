@@ -127,8 +127,15 @@ class MusicnnEmbedding(MusicnnMel):
         return self._encoder
 
     def compute(self, segments: np.ndarray) -> np.ndarray:
-        patches = torch.from_numpy(super().compute(segments)).to(self.device)
+        return self.embed(super().compute(segments))
+
+    def embed(self, patches: np.ndarray) -> np.ndarray:
+        """The chosen layers of the encoder for musicnn input patches ``(n, 1, bands, frames)``: ``(n, 1, dims, 1)``.
+
+        A clip's patches go through the encoder as one batch; the extractor's
+        threads run clips side by side (each with one BLAS thread).
+        """
         with torch.inference_mode():
-            out = self.encoder().activations(patches)
+            out = self.encoder().activations(torch.from_numpy(patches).to(self.device))
             embedding = torch.cat([out[name] for name in self.layers], dim=1)
         return embedding.cpu().numpy()[:, None, :, None]
