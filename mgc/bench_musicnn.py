@@ -135,3 +135,33 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
     else:
         out.append(("musicnn encoder, mgc vs the package's TensorFlow graph", "not measured: " + tf["why"], "-", "-"))
     return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """``python -m mgc.bench_musicnn [--data-root DIR] [--quick]``: part 5 alone, printed as a table."""
+    import argparse
+    import json
+    import tempfile
+
+    from mgc.bench import render_rows
+    from mgc.data import SyntheticGTZAN
+
+    parser = argparse.ArgumentParser(description="mgc's musicnn benchmark (make bench, part 5, alone)")
+    parser.add_argument("--data-root", type=Path, help="a GTZAN folder of real clips (default: 100 synthetic clips)")
+    parser.add_argument("--quick", action="store_true", help="10 synthetic clips, one round")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="mgc-bench-musicnn-") as tmp:
+        work = Path(tmp)
+        if args.data_root:
+            source = GTZAN(args.data_root)
+        else:
+            source = SyntheticGTZAN(work / "data", clips_per_genre=1 if args.quick else 10, duration=30.0, seed=0)
+            source.prepare()
+        result = bench_musicnn(source, work, args.quick)
+    print(render_rows(rows(result)))
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

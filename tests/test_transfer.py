@@ -13,6 +13,8 @@ from helpers import ROOT, shared_data
 
 from mgc.features import MusicnnMel
 from mgc.metrics import RunMetrics
+from mgc.models import MusicnnClassifier
+from mgc.predict import Predictor
 from mgc.train import run
 
 pytestmark = pytest.mark.slow
@@ -59,6 +61,15 @@ def test_fine_tuning_trains_the_pretrained_encoder_through_train_py(make_cfg, tm
     assert ckpt["mgc_inference"]["mean"] is None  # musicnn's input is not standardised
     optimizer = ckpt["optimizer_states"][0]["param_groups"]
     assert sorted(g["initial_lr"] for g in optimizer) == pytest.approx([0.1 * cfg.optim.lr, cfg.optim.lr])
+
+    clip = next(Path(cfg.data.root).rglob("*.wav"))  # predict builds the classifier from its config, then loads
+    model = MusicnnClassifier((1, 96, 187), 10, cache_dir=cfg.paths.cache_dir)
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
+    patches, _ = MusicnnMel(segments_per_clip=None).clip(clip)
+    with torch.no_grad():
+        expected = torch.softmax(torch.log_softmax(model.eval()(torch.from_numpy(patches)), 1).mean(0), 0)
+    got = dict(Predictor(metrics["best_checkpoint"]).predict(clip).ranking)
+    assert [got[g] for g in ckpt["mgc_inference"]["class_names"]] == pytest.approx(expected.tolist(), abs=1e-5)
 
 
 class TestOnRealClips:
