@@ -65,7 +65,7 @@ from mgc.bench_musicnn import bench_musicnn
 from mgc.bench_musicnn import rows as musicnn_rows
 from mgc.cli import user_errors_exit
 from mgc.data import GTZAN, SyntheticGTZAN
-from mgc.data.gtzan import Clip
+from mgc.data.base import Clip
 from mgc.errors import MgcError
 from mgc.features import MFCC, LogMel
 

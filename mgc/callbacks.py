@@ -12,7 +12,7 @@ from typing import Any
 import lightning.pytorch as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from mgc.module import GenreClassifier
 from mgc.plots import confusion_figure
@@ -32,11 +32,12 @@ class RunSummary(L.Callback):
         on two data sets look different there.
     """
 
-    def __init__(self, hparams: dict[str, Any] | DictConfig | None = None, data_root: str | None = None):
+    def __init__(self, hparams: dict[str, Any] | DictConfig | None = None, data_root: str | list[str] | None = None):
         params = OmegaConf.to_container(hparams, resolve=True) if isinstance(hparams, DictConfig) else hparams
         self.hparams = _flat(params or {})
-        if data_root:
-            self.hparams["data_root"] = Path(str(data_root)).name
+        if data_root:  # one folder or manifest, or a list of folders read as one data set
+            roots = data_root if isinstance(data_root, list | tuple | ListConfig) else [data_root]
+            self.hparams["data_root"] = "+".join(Path(str(r)).name for r in roots)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: GenreClassifier) -> None:
         if not trainer.sanity_checking:

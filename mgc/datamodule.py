@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mgc.augment import Augment, ClipCrops
-from mgc.data.gtzan import GTZAN
+from mgc.data.base import Source
 from mgc.features.base import Extractor, FeatureSet
 from mgc.metrics import unique_first
 from mgc.split import Split, deal
@@ -109,7 +109,7 @@ class GenreDataModule(L.LightningDataModule):
 
     Parameters
     ----------
-    source : GTZAN
+    source : Source
         Where the clips come from (``data`` config group).
     features : Extractor
         How clips become segments (``features`` config group).
@@ -130,7 +130,7 @@ class GenreDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        source: GTZAN,
+        source: Source,
         features: Extractor,
         split: Split,
         batch_size: int = 64,

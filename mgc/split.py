@@ -29,7 +29,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from mgc.data.gtzan import Clip
+from mgc.data.base import Clip
 from mgc.errors import MgcError
 from mgc.features.base import FeatureSet
 
@@ -71,7 +71,7 @@ class _ByTrack(Split):
 
     Subclasses say with :meth:`_check_genre` whether a genre of ``n`` tracks
     is enough; :meth:`check` applies it to the clip list before extraction,
-    :meth:`_genre_tracks` to the extracted features.
+    :meth:`_genre_units` to the extracted features.
     """
 
     def check(self, clips: list[Clip], source_name: str) -> None:
@@ -82,24 +82,53 @@ class _ByTrack(Split):
     def _check_genre(self, genre: str, n_tracks: int) -> None:
         raise NotImplementedError
 
-    def _genre_tracks(self, features: FeatureSet) -> Iterator[tuple[str, np.ndarray]]:
-        """``(genre, its track indices)`` for every genre, each genre checked."""
+    def _genre_units(self, features: FeatureSet) -> Iterator[tuple[str, list[np.ndarray]]]:
+        """``(genre, its units)`` for every genre, each genre checked: a unit is the track indices dealt together.
+
+        Without groups a unit is one track. With groups (``FeatureSet.track_groups``,
+        e.g. artists) a unit is all of a group's tracks, filed under the genre most
+        of them have, so a group never spans two parts; the counts the checks see
+        are then groups.
+        """
         if not features.has_tracks:
             raise MgcError(
                 f"split={self.name} needs track ids, but {features.source or 'these features'} has none "
                 f"(a data_10.json stores bare segments); use a segment split such as split=segment_90_10"
             )
         track_labels = features.track_labels
+        units = _group_units(features.track_groups, track_labels) if features.track_groups else None
         for label, genre in enumerate(features.class_names):
-            tracks = np.flatnonzero(track_labels == label)
-            self._check_genre(genre, len(tracks))
-            yield genre, tracks
+            if units is None:
+                genre_units = [np.array([t]) for t in np.flatnonzero(track_labels == label)]
+            else:
+                genre_units = [u for g, u in units if g == label]
+            self._check_genre(genre, len(genre_units))
+            yield genre, genre_units
 
     @staticmethod
     def _segments(features: FeatureSet, chosen: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
         """Segment indices per part from the track indices chosen for it; a part given no track is left out."""
         parts = {p: np.flatnonzero(np.isin(features.tracks, np.concatenate(t))) for p, t in chosen.items() if t}
         return {p: idx for p, idx in parts.items() if len(idx)}
+
+
+def _group_units(groups: list[str | None], track_labels: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """``(genre label, track indices)`` of each group in order of first appearance; a track without a group is
+    its own group. A group's genre is the one most of its tracks have (the lowest label on a tie)."""
+    members: dict[str, list[int]] = {}
+    for track, group in enumerate(groups):
+        members.setdefault(group if group is not None else f"\0track{track}", []).append(track)
+    out = []
+    for tracks in members.values():
+        indices = np.asarray(tracks)
+        out.append((int(np.bincount(track_labels[indices]).argmax()), indices))
+    return out
+
+
+def _join(units: list[np.ndarray], chosen: np.ndarray | list[int]) -> np.ndarray:
+    """The track indices of the chosen units, in the order chosen."""
+    picked = [units[i] for i in chosen]
+    return np.concatenate(picked) if picked else np.array([], dtype=np.int64)
 
 
 class _FractionSplit(Split):
@@ -145,9 +174,9 @@ class TrackSplit(_FractionSplit, _ByTrack):
     def assign(self, features: FeatureSet) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(self.seed)
         chosen: dict[str, list[np.ndarray]] = {p: [] for p in self.fractions}
-        for _, tracks in self._genre_tracks(features):
-            for part, idx in self._cut(len(tracks), rng).items():
-                chosen[part].append(tracks[idx])
+        for _, units in self._genre_units(features):
+            for part, idx in self._cut(len(units), rng).items():
+                chosen[part].append(_join(units, idx))
         return self._segments(features, chosen)
 
     def _check_genre(self, genre: str, n_tracks: int) -> None:
@@ -244,17 +273,17 @@ class KFoldSplit(_ByTrack):
         shuffle = np.random.default_rng(self.seed)
         chosen: dict[str, list[np.ndarray]] = {p: [] for p in PARTS}
         dealt = 0  # tracks dealt so far: the next genre starts at the next fold
-        for _, tracks in self._genre_tracks(features):
-            n = len(tracks)
+        for _, units in self._genre_units(features):
+            n = len(units)
             fold_of = deal(n, self.folds, dealt, shuffle)
             dealt += n
             # validation candidates in an order drawn for every fold alike, so that the draws of the
             # next genre (and its fold assignment) never depend on which fold this run tests
             candidates = [i for i in shuffle.permutation(n) if fold_of[i] != self.fold]
             n_val = self._val_counts(len(candidates))["val"]
-            chosen["test"].append(tracks[fold_of == self.fold])
-            chosen["val"].append(tracks[candidates[:n_val]])
-            chosen["train"].append(tracks[candidates[n_val:]])
+            chosen["test"].append(_join(units, np.flatnonzero(fold_of == self.fold)))
+            chosen["val"].append(_join(units, candidates[:n_val]))
+            chosen["train"].append(_join(units, candidates[n_val:]))
         return self._segments(features, chosen)
 
 
@@ -306,3 +335,30 @@ class FilteredSplit(Split):
             part: np.flatnonzero(np.isin(features.tracks, [track_index[t] for t in ids if t in track_index]))
             for part, ids in lists.items()
         }
+
+
+class ManifestSplit(Split):
+    """The parts a source prescribes for each track: the ``split`` column of a ``data=csv`` manifest."""
+
+    def __init__(self, name: str = "manifest"):
+        super().__init__(name)
+
+    def check(self, clips: list[Clip], source_name: str) -> None:
+        unassigned = [c.track_id for c in clips if c.part is None]
+        if unassigned:
+            raise MgcError(
+                f"split=manifest: {len(unassigned)} of {len(clips)} clips of data '{source_name}' have no split "
+                f"(first: {unassigned[0]}); give every row of the manifest's split column train, val or test"
+            )
+        if not any(c.part == "train" for c in clips):
+            raise MgcError(f"split=manifest: no clip of data '{source_name}' has split train; mark some train")
+
+    def assign(self, features: FeatureSet) -> dict[str, np.ndarray]:
+        if features.track_parts is None:
+            raise MgcError(
+                f"split=manifest takes its parts from a manifest's split column, and data '{features.source}' "
+                f"has none; use data=csv with a split column, or another split"
+            )
+        parts = np.asarray([p or "" for p in features.track_parts])
+        out = {p: np.flatnonzero(np.isin(features.tracks, np.flatnonzero(parts == p))) for p in PARTS}
+        return {p: idx for p, idx in out.items() if len(idx)}

@@ -50,6 +50,7 @@ MODEL_TESTS = ("tests/test_spectrograms.py",)
 CNN_TESTS = ("tests/test_models.py",)
 PRETRAIN_TESTS = ("tests/test_pretrain.py",)
 MUSICNN_TESTS = ("tests/test_musicnn.py",)
+SOURCE_TESTS = ("tests/test_sources.py",)
 
 MUTANTS = [
     Mutant(
@@ -425,6 +426,22 @@ MUTANTS = [
         "",
         MUSICNN_TESTS,
         select="frozen",
+    ),
+    Mutant(
+        "split: groups ignored (an artist's tracks dealt apart)",
+        "mgc/split.py",
+        "units = _group_units(features.track_groups, track_labels) if features.track_groups else None",
+        "units = None",
+        SOURCE_TESTS,
+        select="group",
+    ),
+    Mutant(
+        "split: a group filed under the genre fewest of its tracks have",
+        "mgc/split.py",
+        "np.bincount(track_labels[indices]).argmax()",
+        "np.bincount(track_labels[indices]).argmin()",
+        SOURCE_TESTS,
+        select="group",
     ),
 ]
 

@@ -16,7 +16,7 @@ import yaml
 from helpers import TINY
 from hydra.utils import instantiate
 
-from mgc.data.gtzan import Clip
+from mgc.data.base import Clip
 from mgc.errors import MgcError
 from mgc.features import FeatureSet
 from mgc.metrics import RunMetrics, Scores, StageMetrics, TrackVerdict

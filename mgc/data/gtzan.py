@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from mgc.data.base import Clip, Source
 from mgc.errors import MgcError
 
 log = logging.getLogger(__name__)
@@ -25,16 +25,7 @@ AUDIO_EXTENSIONS = (".wav", ".au", ".mp3", ".flac", ".ogg")
 LAYOUTS = ("genres_original", "Data/genres_original", "genres", ".")
 
 
-@dataclass(frozen=True)
-class Clip:
-    """One audio file with its genre and a stable id such as ``blues.00042``."""
-
-    path: Path
-    genre: str
-    track_id: str
-
-
-class GTZAN:
+class GTZAN(Source):
     """A GTZAN-layout folder of audio clips, one sub-folder per genre.
 
     Parameters
@@ -63,8 +54,11 @@ class GTZAN:
         """Nothing to do for real data; the synthetic source writes its files here."""
 
     def genre_dir(self) -> Path:
-        """The folder whose sub-folders are the genres, whichever layout is used."""
+        """The folder whose sub-folders are the genres, whichever layout is used (the first root's)."""
         return self._scan[0]
+
+    def fingerprint(self) -> str:
+        return str(self.genre_dir())
 
     @cached_property
     def _scan(self) -> tuple[Path, dict[str, list[Path]]]:

@@ -41,7 +41,7 @@ from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from mgc.data.gtzan import GTZAN, Clip
+from mgc.data.base import Clip, Source
 from mgc.errors import MgcError
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ class FeatureSet:
     class_names: list[str]
     has_tracks: bool = True
     source: str = ""
+    track_groups: list[str | None] | None = None  # each track's group (e.g. artist), where the source has them
+    track_parts: list[str | None] | None = None  # each track's part as the source prescribes it (split=manifest)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -182,7 +184,7 @@ class Extractor:
         return self.compute(segments).astype(np.float32), ""
 
     # -- a whole source, cached ---------------------------------------------
-    def extract(self, source: GTZAN) -> FeatureSet:
+    def extract(self, source: Source) -> FeatureSet:
         """Features of every clip of ``source``, from the cache when it is there."""
         source.prepare()
         clips = source.clips()
@@ -192,15 +194,26 @@ class Extractor:
             with FileLock(str(cache) + ".lock"):
                 if not _complete(cache):  # another process may have finished it meanwhile
                     self._build(cache, clips, source.genres)
-        return self.load(cache, source.name)
+        return self.with_source_columns(self.load(cache, source.name), clips)
 
-    def _key(self, source: GTZAN, clips: list[Clip]) -> str:
+    @staticmethod
+    def with_source_columns(data: FeatureSet, clips: list[Clip]) -> FeatureSet:
+        """``data`` with each track's group and prescribed part from the source's clips (not cached: they do not
+        change the numbers, so a manifest's split or group column can change without a new extraction)."""
+        by_id = {c.track_id: c for c in clips}
+        if any(c.group for c in clips):
+            data.track_groups = [by_id[t].group for t in data.track_ids]
+        if any(c.part for c in clips):
+            data.track_parts = [by_id[t].part for t in data.track_ids]
+        return data
+
+    def _key(self, source: Source, clips: list[Clip]) -> str:
         h = hashlib.sha256()
         h.update(json.dumps({**self.params(), "cache_version": CACHE_VERSION}, sort_keys=True).encode())
-        h.update(str(source.genre_dir()).encode())
+        h.update(source.fingerprint().encode())
         for c in clips:
-            st = c.path.stat()
-            h.update(f"{c.path.name}|{c.genre}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            st = c.path.stat() if c.path.exists() else None  # a listed file that is missing is skipped, and keyed
+            h.update(f"{c.path.name}|{c.genre}|{st and st.st_size}|{st and st.st_mtime_ns}\n".encode())
         return h.hexdigest()[:16]
 
     def _build(self, cache: Path, clips: list[Clip], genres: list[str]) -> None:

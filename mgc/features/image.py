@@ -16,7 +16,7 @@ import matplotlib
 import numpy as np
 from PIL import Image
 
-from mgc.data.gtzan import Clip
+from mgc.data.base import Clip
 from mgc.features.mfcc import MFCC
 
 
@@ -70,8 +70,8 @@ class MFCCImage(MFCC):
 
     def save_segments(self, folder: Path, kept: list[tuple[Clip, np.ndarray]]) -> None:
         for clip, images in kept:
-            (folder / clip.genre).mkdir(exist_ok=True)
             for path, img in zip(self._png_paths(folder, clip.genre, clip.track_id, len(images)), images):
+                path.parent.mkdir(parents=True, exist_ok=True)  # a folder source's track ids hold sub-folders
                 Image.fromarray(np.round(img * 255).astype(np.uint8).transpose(1, 2, 0)).save(path)
 
     def load_segments(self, folder: Path, index: dict) -> np.ndarray:

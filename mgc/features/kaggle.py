@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mgc.data.gtzan import GTZAN
+from mgc.data.base import Source
 from mgc.errors import MgcError
 from mgc.features.base import Extractor, FeatureSet
 
@@ -73,7 +73,7 @@ class KaggleTable(Extractor):
     def reads_audio(self) -> bool:
         return False
 
-    def extract(self, source: GTZAN | None = None) -> FeatureSet:
+    def extract(self, source: Source | None = None) -> FeatureSet:
         table = read_table(self.csv_path)
         if self.log_variances:
             variances = [i for i, c in enumerate(STATISTICS) if c.endswith("_var")]

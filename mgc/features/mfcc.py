@@ -21,7 +21,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 
-from mgc.data.gtzan import GTZAN
+from mgc.data.base import Source
 from mgc.errors import MgcError
 from mgc.features.base import Extractor, FeatureSet
 from mgc.features.mel import log_mel
@@ -83,7 +83,7 @@ class MFCCFromJSON(MFCC):
     def reads_audio(self) -> bool:
         return False
 
-    def extract(self, source: GTZAN) -> FeatureSet:
+    def extract(self, source: Source) -> FeatureSet:
         return load_json(self.json_path)
 
 
