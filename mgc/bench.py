@@ -15,7 +15,7 @@ baseline measured in the same run, on the same data and cores:
 3. Training throughput (samples/s) of the Lightning pipeline vs a plain
    PyTorch loop over a ``TensorDataset``, same model, optimizer, batch size
    and threads, for the journal's GRU and CNN on MFCC segments and the
-   short-chunk CNN of ``experiment=recommended`` on 128-band log-mel segments;
+   short-chunk CNN of ``experiment=scratch_cnn`` on 128-band log-mel segments;
    then variants of the plain loop (batch slicing instead of per-item indexing;
    channels-last for the journal's CNN; ``torch.compile`` for the journal's
    models, with the seconds its first batches took).
@@ -322,14 +322,14 @@ MODEL_FEATURES = {"gru": "mfcc", "cnn": "mfcc", "spectrogram_cnn": "logmel"}
 
 
 def _models(quick: bool) -> dict[str, Callable[[], torch.nn.Module]]:
-    """The journal's GRU and CNN on MFCC, and the short-chunk CNN of ``experiment=recommended`` on log-mel."""
+    """The journal's GRU and CNN on MFCC, and the short-chunk CNN of ``experiment=scratch_cnn`` on log-mel."""
     from omegaconf import OmegaConf
 
     from mgc.cli import CONF_DIR
     from mgc.models import CNN, Recurrent, ShortChunkCNN
 
     mfcc, logmel = (1, 13, 130), (1, 128, 130)
-    recommended = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "experiment" / "recommended.yaml").model)
+    scratch_cnn = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "experiment" / "scratch_cnn.yaml").model)
     # The CNNs are measured in the contiguous layout; the channels-last variant is its own row.
     if quick:
         return {
@@ -342,7 +342,7 @@ def _models(quick: bool) -> dict[str, Callable[[], torch.nn.Module]]:
     return {
         "gru": lambda: Recurrent(mfcc, 10),
         "cnn": lambda: CNN(mfcc, 10, channels_last=False),
-        "spectrogram_cnn": lambda: ShortChunkCNN(logmel, 10, **recommended, channels_last=False),
+        "spectrogram_cnn": lambda: ShortChunkCNN(logmel, 10, **scratch_cnn, channels_last=False),
     }
 
 

@@ -169,8 +169,8 @@ MUTANTS = [
     Mutant(
         "schedule: cyclic floor at the peak",
         "mgc/scheduler.py",
-        "base_lr=lr * base_lr_ratio",
-        "base_lr=lr",
+        "base_lr=[lr * base_lr_ratio for lr in lrs]",
+        "base_lr=lrs",
         SCHEDULE_TESTS,
     ),
     Mutant(
@@ -204,8 +204,8 @@ MUTANTS = [
     Mutant(
         "kfold: each run tests the next fold",
         "mgc/split.py",
-        'chosen["test"].append(tracks[fold_of == self.fold])',
-        'chosen["test"].append(tracks[fold_of == (self.fold + 1) % self.folds])',
+        'chosen["test"].append(_join(units, np.flatnonzero(fold_of == self.fold)))',
+        'chosen["test"].append(_join(units, np.flatnonzero(fold_of == (self.fold + 1) % self.folds)))',
         KFOLD_TESTS,
         select="not multirun",
     ),
@@ -422,8 +422,8 @@ MUTANTS = [
     Mutant(
         "musicnn: a frozen stage's batch norm left in train mode (its statistics drift)",
         "mgc/models/musicnn.py",
-        "        self.frozen.eval()\n",
-        "",
+        "            stage.eval()\n",
+        "            pass\n",
         MUSICNN_TESTS,
         select="frozen",
     ),

@@ -279,15 +279,18 @@ class MusicnnClassifier(nn.Module):
         self.encoder.tags = nn.Linear(self.encoder.tags.in_features, num_classes)  # the genre head
         stages = self.encoder.trunk()
         trained = self.TRAINED_STAGES[freeze]
-        self.frozen = nn.ModuleList(stages if trained == 0 else stages[:-trained] if trained else [])
-        self.frozen.requires_grad_(False)
+        # a tuple, not a ModuleList: the stages stay registered once, under encoder, whatever is frozen
+        self.frozen: tuple[nn.Module, ...] = tuple(stages if trained == 0 else stages[:-trained] if trained else [])
+        for stage in self.frozen:
+            stage.requires_grad_(False)
         self.encoder_lr_scale = float(encoder_lr_scale)
         self.train()
 
     def train(self, mode: bool = True) -> MusicnnClassifier:
         """Train mode everywhere but the frozen stages, whose batch norm keeps its pretrained statistics."""
         super().train(mode)
-        self.frozen.eval()
+        for stage in self.frozen:
+            stage.eval()
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
