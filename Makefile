@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 ARGS   ?=
 
-.PHONY: install train test lint format mutants extract tensorboard journal report sweep cv bench clean
+.PHONY: install train test test-fast lint format mutants extract tensorboard journal report sweep cv bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,11 @@ train: install
 test: install lint
 	@$(PY) -m pytest $(ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing"; fi; exit $$rc
+
+## The quick part of the suite for day-to-day work: units and exact checks, no end-to-end runs (-m "not slow").
+test-fast: install lint
+	@$(PY) -m pytest -m "not slow" $(ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test-fast: pytest collected no tests (exit 5): failing"; fi; exit $$rc
 
 ## ruff: lint and format check (`make format` rewrites the files).
 lint: install

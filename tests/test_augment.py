@@ -14,6 +14,8 @@ from mgc.errors import MgcError
 from mgc.features import MFCC, Chroma, KaggleTable, LogMel, MFCCImage
 from mgc.train import build_datamodule, run
 
+pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
+
 
 def numbered_frames(tracks: list[int], frames: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     """Segments whose every value is ``1000 * segment + frame``: a crop shows where each of its frames came from."""

@@ -15,6 +15,8 @@ import torch
 from mgc.bench import MODEL_FEATURES, _models, format_copies, lightning_loop, main, plain_loop
 from mgc.data import GTZAN, SyntheticGTZAN
 
+pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
+
 
 def ratio_of(numerator: float, denominator: float, rel: float) -> object:
     """A ratio recomputed from the two rounded figures it is reported beside (ratios keep 3 decimals)."""

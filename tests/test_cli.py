@@ -10,6 +10,8 @@ from helpers import ROOT, cli
 
 from mgc.cli import MAX_NAME, USER_ERROR, run_name
 
+pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
+
 
 @pytest.mark.parametrize(
     "args, line",

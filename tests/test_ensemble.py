@@ -17,6 +17,8 @@ from mgc.module import GenreClassifier
 from mgc.scheduler import constant
 from mgc.train import build_datamodule, run
 
+pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
+
 SHAPE, CLASSES = (1, 16, 20), 4
 
 

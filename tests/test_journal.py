@@ -12,6 +12,8 @@ from helpers import EXPERIMENTS, JOURNAL, OWN
 from mgc.report import accuracy_figure, write_report
 from mgc.train import run
 
+pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
+
 
 def test_the_journal_has_every_entry():
     assert EXPERIMENTS == sorted([*JOURNAL, *OWN])

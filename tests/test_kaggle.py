@@ -16,6 +16,8 @@ from mgc.features.kaggle import COLUMNS, STATISTICS, read_table
 from mgc.predict import Predictor
 from mgc.train import run
 
+pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
+
 GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 
 

@@ -23,6 +23,8 @@ from mgc.metrics import RunMetrics, Scores, StageMetrics, TrackVerdict
 from mgc.report import write_report
 from mgc.split import KFoldSplit
 
+pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
+
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"blues": 10, "jazz": 7, "rock": 5}  # tracks per genre, uneven on purpose
 

@@ -23,6 +23,8 @@ from mgc.predict import Predictor, expand_checkpoints
 from mgc.predict import main as predict_main
 from mgc.train import build_datamodule, run
 
+pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
+
 
 def computed_from_audio(feature: str) -> bool:
     """Whether a features option computes from audio (a table such as kaggle-csv does not: predict refuses it)."""

@@ -18,6 +18,8 @@ from mgc.checkpoint import InferenceSpec
 from mgc.errors import MgcError
 from mgc.train import run
 
+pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
+
 #: Two epochs of pretraining on the tiny synthetic set, then one epoch of the run itself.
 PRETRAIN = ["pretrain=synthetic", "pretrain.data.clips_per_genre=4", "pretrain.data.duration=12", "pretrain.epochs=2"]
 

@@ -30,6 +30,8 @@ from mgc.features import MFCC
 from mgc.predict import Predictor
 from mgc.train import run
 
+pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
+
 DEV = shared_data("gtzan-dev")
 SHARED = DEV.parents[1]
 

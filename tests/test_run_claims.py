@@ -26,6 +26,8 @@ from mgc.checkpoint import InferenceSpec
 from mgc.errors import MgcError
 from mgc.train import CONF_DIR, build_datamodule, run
 
+pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
+
 #: Quick runs: no TensorBoard (its confusion figures cost more than the training), tiny linear model.
 QUICK = ["model=linear", "logger=none"]
 
@@ -258,10 +260,10 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(make_cfg
     assert [h["epoch"] for h in history] == list(range(patience + 1))
 
 
-# -- 5: the README's journal table is the configs --------------------------------------------------
+# -- 5: the journal table (docs/journal.md) is the configs --------------------------------------------------
 def readme_journal_table() -> list[dict[str, str]]:
-    """The rows of the first table under README's "## Reproducing the journal", keyed by its header."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The rows of the first table under docs/journal.md's "## Reproducing the journal", keyed by its header."""
+    text = (ROOT / "docs" / "journal.md").read_text(encoding="utf-8")
     section = text.split("\n## Reproducing the journal\n", 1)[1].split("\n## ", 1)[0]
     lines, started = [], False
     for line in section.splitlines():

@@ -12,6 +12,8 @@ import pytest
 import yaml
 from helpers import TINY, hparams_of
 
+pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

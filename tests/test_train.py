@@ -20,6 +20,8 @@ from mgc.module import GenreClassifier
 from mgc.scheduler import constant
 from mgc.train import run
 
+pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["linear", "mlp", "cnn", "lstm", "bilstm", "gru", "resnet18", "short_chunk_cnn", "stats_linear", "ensemble"]
 FEATURES = {"mfcc-json": [], "chroma": [], "mfcc-png": ["features.segment_seconds=10"], "logmel": []}

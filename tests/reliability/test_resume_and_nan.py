@@ -16,6 +16,8 @@ from helpers import TINY
 from mgc.module import NonFiniteLossError
 from mgc.train import run
 
+pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
