@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -42,6 +43,11 @@ def user_errors_exit(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except MgcError as err:
             print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(USER_ERROR) from None
+        except InstantiationException as err:  # a constructor's own MgcError, wrapped by hydra.utils.instantiate
+            if not isinstance(err.__cause__, MgcError):
+                raise
+            print(f"error: {err.__cause__}", file=sys.stderr)
             raise SystemExit(USER_ERROR) from None
 
     return wrapper

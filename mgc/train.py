@@ -154,7 +154,7 @@ def train_and_test(cfg: DictConfig) -> RunMetrics:
     run_dir.mkdir(parents=True, exist_ok=True)
     # before this run seeds anything: a pretraining built now leaves the same RNG state as one found cached
     init_from = pretrain.starting_weights(cfg, train_and_test)
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config and metrics.json
     configure_threads(cfg.get("threads"))
 
     datamodule = build_datamodule(cfg)

@@ -132,6 +132,9 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         (["-m", "optim=adam,nope"], "error: optim=nope: no such option"),
         (["optim.lr=-1"], "error: optim.lr=-1: the learning rate must be > 0"),
         (["data=gtzan"], "error: data.root is not set: pass data.root=..."),
+        # a constructor's own check, raised inside hydra.utils.instantiate
+        (["split=kfold", "split.folds=1"], "error: split.folds=1: cross-validation needs at least 2 folds"),
+        (["features=musicnn", "features.layer=cnn9"], "error: features.layer=cnn9 is not a layer of MSD_musicnn"),
     ],
 )
 def test_cli_bad_override_is_a_short_error_without_traceback(tmp_path, args, expected):
