@@ -374,8 +374,10 @@ MUTANTS = [
     Mutant(
         "pretrain: built after the run seeds its random numbers",
         "mgc/train.py",
-        "    init_from = pretrain.starting_weights(cfg, train_and_test)\n    L.seed_everything(cfg.seed, workers=True, verbose=False)",
-        "    L.seed_everything(cfg.seed, workers=True, verbose=False)\n    init_from = pretrain.starting_weights(cfg, train_and_test)",
+        "    init_from = pretrain.starting_weights(cfg, train_and_test)\n"
+        "    L.seed_everything(cfg.seed, workers=True, verbose=False)",
+        "    L.seed_everything(cfg.seed, workers=True, verbose=False)\n"
+        "    init_from = pretrain.starting_weights(cfg, train_and_test)",
         PRETRAIN_TESTS,
     ),
     Mutant(
