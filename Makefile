@@ -73,7 +73,7 @@ cv: install
 mutants: install
 	$(PY) scripts/mutants.py $(ARGS)
 
-## Benchmarks, each a ratio against a baseline in the same process (about 10 minutes on 2 cores).
+## Benchmarks, each a ratio against a baseline in the same process; part 5 alone: python -m mgc.bench_musicnn.
 bench: install
 	$(PY) -m mgc.bench $(ARGS)
 

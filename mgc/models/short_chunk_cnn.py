@@ -27,10 +27,8 @@ class ShortChunkCNN(ChannelsLast, nn.Module):
     norm, ReLU, dropout 0.5 and linear to the classes. The default here is the
     same layout at half the width (``n = 64``: 64, 64, 128, 128, 128, 128, 256
     channels, 0.92 M parameters, about a quarter of the paper's convolution
-    work), sized for CPU training on 2 cores: a batch of 64 log-mel segments
-    (1x128x130) takes about 4 s forward and backward there, so an epoch of
-    the default synthetic data (~2400 training segments) about 2.5 min.
-    ``channels=[128,128,256,256,256,256,512]`` is the paper's. The paper's
+    work), sized for CPU training on 2 cores (docs/performance.md has its
+    measured throughput). ``channels=[128,128,256,256,256,256,512]`` is the paper's. The paper's
     batch norm on the input spectrogram is left out: the DataModule
     standardises every (channel, bin) with training statistics.
 
