@@ -55,13 +55,3 @@ class Source:
     def fingerprint(self) -> str:
         """Where the clips come from, for feature cache keys (the clips' names, sizes and times are keyed too)."""
         raise NotImplementedError
-
-    @property
-    def has_groups(self) -> bool:
-        """Whether the clips carry groups (then grouped splits keep each group in one part)."""
-        return any(c.group for c in self.clips())
-
-    @staticmethod
-    def relative_id(path: Path, root: Path) -> str:
-        """A track id that is the file's path below ``root``, with ``/`` whatever the system."""
-        return path.relative_to(root).as_posix()

@@ -60,7 +60,7 @@ class FolderSource(Source):
                 f"genre classification needs at least two <label>/ folders of audio files"
             )
         return [
-            Clip(path=path, genre=label, track_id=self.relative_id(path, self.root))
+            Clip(path=path, genre=label, track_id=path.relative_to(self.root).as_posix())
             for label in sorted(found)
             for path in found[label]
         ]
