@@ -212,7 +212,10 @@ class Extractor:
         h.update(json.dumps({**self.params(), "cache_version": CACHE_VERSION}, sort_keys=True).encode())
         h.update(source.fingerprint().encode())
         for c in clips:
-            st = c.path.stat() if c.path.exists() else None  # a listed file that is missing is skipped, and keyed
+            try:
+                st = c.path.stat()
+            except FileNotFoundError:  # a listed file that is missing is skipped, and keyed as missing
+                st = None
             h.update(f"{c.path.name}|{c.genre}|{st and st.st_size}|{st and st.st_mtime_ns}\n".encode())
         return h.hexdigest()[:16]
 
