@@ -754,24 +754,15 @@ def main(argv: list[str] | None = None) -> dict:
         if args.training_only:
             seconds["training"], training = timed(bench_training, training_data(source, work), quick)
             return finish(args.out, {"quick": quick, **environment(), "training": training}, seconds, table)
-        seconds["extraction"], extraction = timed(bench_extraction, source, work)
-        seconds["logmel"], logmel = timed(bench_logmel, source, work)
+        parts: dict[str, dict] = {}  # bench.json's entries, in the order the table shows them
+        seconds["extraction"], parts["extraction"] = timed(bench_extraction, source, work)
+        seconds["logmel"], parts["logmel"] = timed(bench_logmel, source, work)
         cache = next((work / "cache").glob("mfcc-*/index.json")).parent
-        seconds["loading"], loading = timed(bench_loading, cache, work, clips=20 if quick else 1000)
-        seconds["training"], training = timed(bench_training, training_data(source, work), quick)
-        seconds["memory"], memory = timed(bench_memory, source, work, clips=20 if quick else 1000, quick=quick)
-        seconds["musicnn"], musicnn = timed(bench_musicnn, source, work, quick)
-    result = {
-        "quick": quick,
-        **environment(),
-        "extraction": extraction,
-        "logmel": logmel,
-        "loading": loading,
-        "training": training,
-        "memory": memory,
-        "musicnn": musicnn,
-    }
-    return finish(args.out, result, seconds, table)
+        seconds["loading"], parts["loading"] = timed(bench_loading, cache, work, clips=20 if quick else 1000)
+        seconds["training"], parts["training"] = timed(bench_training, training_data(source, work), quick)
+        seconds["memory"], parts["memory"] = timed(bench_memory, source, work, clips=20 if quick else 1000, quick=quick)
+        seconds["musicnn"], parts["musicnn"] = timed(bench_musicnn, source, work, quick)
+    return finish(args.out, {"quick": quick, **environment(), **parts}, seconds, table)
 
 
 def training_data(source: GTZAN, work: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
