@@ -73,7 +73,7 @@ cv: install
 mutants: install
 	$(PY) scripts/mutants.py $(ARGS)
 
-## Benchmarks, each a ratio against a baseline in the same process; part 5 alone: python -m mgc.bench_musicnn.
+## Benchmarks, each a ratio against a baseline in the same process; part 5 alone: python -m mgc.bench.musicnn.
 bench: install
 	$(PY) -m mgc.bench $(ARGS)
 

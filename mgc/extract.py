@@ -18,8 +18,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from mgc.cli import CONF_DIR, hydra_command, user_errors_exit
+from mgc.config import check_set
 from mgc.features import export_json
-from mgc.train import check_set
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")

@@ -112,6 +112,7 @@ class RunMetrics:
     run_dir: str
     val: StageMetrics | None = None
     test: StageMetrics | None = None
+    split_leaks: bool | None = None  # one track's segments in several parts; None in runs written before mgc kept it
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON document (parts without metrics as ``{}``)."""

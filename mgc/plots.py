@@ -10,34 +10,36 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.ticker import MaxNLocator
 
 
-def confusion_figure(confusion: list[list[int]], class_names: list[str], title: str = "") -> Figure:
-    """Rows = true genre, columns = predicted; counts printed, shading row-normalised."""
+def draw_confusion(ax: Axes, confusion: list[list[int]], class_names: list[str], fontsize: float = 10) -> AxesImage:
+    """Rows = true genre, columns = predicted; counts printed, shading row-normalised (a genre's recall on
+    the diagonal). Shared by every run's confusion_matrix.png and the report's grid of runs."""
     cm = np.asarray(confusion)
     shade = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     n = len(class_names)
+    im = ax.imshow(shade, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right", fontsize=fontsize)
+    ax.set_yticks(range(n), class_names, fontsize=fontsize)
+    ax.set_xlabel("predicted genre", fontsize=fontsize)
+    ax.set_ylabel("true genre", fontsize=fontsize)
+    for i, j in zip(*np.nonzero(cm)):
+        color = "white" if shade[i, j] > 0.5 else "black"
+        ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=0.8 * fontsize, color=color)
+    return im
+
+
+def confusion_figure(confusion: list[list[int]], class_names: list[str], title: str = "") -> Figure:
+    """One run's track or segment confusion matrix, titled with its accuracy."""
+    cm = np.asarray(confusion)
+    n = len(class_names)
     fig = Figure(figsize=(1.2 + 0.6 * n, 1.0 + 0.55 * n))
     ax = fig.subplots()
-    im = ax.imshow(shade, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(n), class_names)
-    ax.set_xlabel("predicted genre")
-    ax.set_ylabel("true genre")
-    for i in range(n):
-        for j in range(n):
-            if cm[i, j]:
-                ax.text(
-                    j,
-                    i,
-                    str(cm[i, j]),
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    color="white" if shade[i, j] > 0.5 else "black",
-                )
+    im = draw_confusion(ax, confusion, class_names)
     acc = np.trace(cm) / max(cm.sum(), 1)
     ax.set_title(f"{title}  accuracy {acc:.1%}".strip())
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true genre")

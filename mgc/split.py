@@ -41,6 +41,9 @@ PARTS = ("train", "val", "test")
 class Split:
     """Base class: a named assignment of segments to parts."""
 
+    #: True where one track's segments can land in several parts (the report flags such runs as optimistic).
+    leaks_tracks: bool = False
+
     def __init__(self, name: str):
         self.name = name
 
@@ -157,6 +160,8 @@ class _FractionSplit(Split):
 
 class SegmentSplit(_FractionSplit):
     """Random over segments, as in the journal. Leaks: one track's segments land in several parts."""
+
+    leaks_tracks = True
 
     def assign(self, features: FeatureSet) -> dict[str, np.ndarray]:
         parts = self._cut(len(features), np.random.default_rng(self.seed))

@@ -18,46 +18,22 @@ import hydra
 import joblib
 import lightning.pytorch as L
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue
+from omegaconf import DictConfig
 
 from mgc import pretrain
 from mgc.checkpoint import InferenceSpec, start_from
 from mgc.cli import CONF_DIR, hydra_command, user_errors_exit
+from mgc.config import check_config, group_choices, resolved_config
 from mgc.datamodule import GenreDataModule
 from mgc.errors import MgcError
 from mgc.metrics import RunMetrics
 from mgc.plots import save_confusion, save_curves
 
-__all__ = ["CONF_DIR", "check_config", "main", "run"]
+__all__ = ["CONF_DIR", "main", "run"]
 
 log = logging.getLogger(__name__)
-
-
-def check_set(cfg: DictConfig, groups: tuple[str, ...] | None = None) -> None:
-    """One line for a mandatory value (``???``) left unset in ``groups`` (every group when None)."""
-    try:
-        resolved_config(cfg if groups is None else {g: cfg[g] for g in groups}, throw_on_missing=True)
-    except MissingMandatoryValue as err:
-        key = err.full_key
-        hint = " (the folder holding your GTZAN genres)" if key == "data.root" else ""
-        raise MgcError(f"{key} is not set: pass {key}=...{hint}") from None
-
-
-def check_config(cfg: DictConfig) -> None:
-    """Fail fast, before any data is touched, on values that cannot work."""
-    check_set(cfg)
-    if not cfg.optim.lr > 0:
-        raise MgcError(f"optim.lr={cfg.optim.lr}: the learning rate must be > 0 (e.g. optim.lr=1e-3)")
-    if cfg.optim.get("weight_decay", 0) < 0:
-        raise MgcError(f"optim.weight_decay={cfg.optim.weight_decay}: must be >= 0")
-    if not int(cfg.datamodule.batch_size) >= 1:
-        raise MgcError(f"datamodule.batch_size={cfg.datamodule.batch_size}: must be a positive integer")
-    if not cfg.train and not cfg.ckpt_path:
-        raise MgcError("train=false needs ckpt_path=PATH: the checkpoint to test")
 
 
 def without_validation(cfg: DictConfig, split: str, callbacks: list[L.Callback]) -> list[L.Callback]:
@@ -76,15 +52,6 @@ def without_validation(cfg: DictConfig, split: str, callbacks: list[L.Callback])
     if len(kept) < len(callbacks):
         log.info("split %s has no validation part: the last epoch's weights are the model", split)
     return kept
-
-
-def resolved_config(cfg: DictConfig, throw_on_missing: bool = False) -> dict:
-    """The run's config as plain containers, without Hydra's own ``hydra`` node."""
-    return {
-        k: OmegaConf.to_container(v, resolve=True, throw_on_missing=throw_on_missing) if OmegaConf.is_config(v) else v
-        for k, v in cfg.items()
-        if k != "hydra"
-    }
 
 
 def find_last_checkpoint(outputs: str | Path) -> Path:
@@ -108,13 +75,6 @@ def training_statistics(ckpt_path: str) -> dict[str, torch.Tensor | None]:
     """The normalisation statistics a checkpoint was trained with (its inference contract)."""
     spec = InferenceSpec.load(ckpt_path)
     return {"mean": spec.mean, "std": spec.std}
-
-
-def group_choices() -> dict[str, str]:
-    """Which option of each config group this run uses (e.g. model: gru)."""
-    if not HydraConfig.initialized():
-        return {}
-    return {k: v for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra") and v}
 
 
 def configure_threads(threads: int | None) -> None:
@@ -141,6 +101,34 @@ def build_datamodule(cfg: DictConfig) -> GenreDataModule:
     )
 
 
+def build_module(cfg: DictConfig, model: torch.nn.Module, datamodule: GenreDataModule) -> L.LightningModule:
+    """The LightningModule around ``model``, carrying what predict needs (classes, input shape, config)."""
+    return instantiate(
+        cfg.module,
+        model=model,
+        optimizer=instantiate(cfg.optim),
+        scheduler=instantiate(cfg.scheduler),
+        class_names=datamodule.class_names,
+        input_shape=datamodule.input_shape,
+        run_config=resolved_config(cfg),
+        _recursive_=False,
+        _convert_="all",  # plain dicts and lists in the checkpoint
+    )
+
+
+def build_trainer(cfg: DictConfig, datamodule: GenreDataModule) -> L.Trainer:
+    """The Trainer with the run's loggers and callbacks; without validation where the split has none."""
+    loggers = [instantiate(c) for c in cfg.logger.values()]
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    if not loggers:  # logger=none: the lr monitor has nowhere to write
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    without_val = {}
+    if "val" not in datamodule.held_out:
+        callbacks = without_validation(cfg, datamodule.split.name, callbacks)
+        without_val = {"limit_val_batches": 0, "num_sanity_val_steps": 0}
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **without_val)
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train and test as ``cfg`` says; return what ``metrics.json`` holds (:class:`~mgc.metrics.RunMetrics`)."""
     return train_and_test(cfg).as_dict()
@@ -164,26 +152,8 @@ def train_and_test(cfg: DictConfig) -> RunMetrics:
     model = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
     if init_from:
         start_from(model, init_from, datamodule.input_shape, datamodule.class_names)
-    module = instantiate(
-        cfg.module,
-        model=model,
-        optimizer=instantiate(cfg.optim),
-        scheduler=instantiate(cfg.scheduler),
-        class_names=datamodule.class_names,
-        input_shape=datamodule.input_shape,
-        run_config=resolved_config(cfg),
-        _recursive_=False,
-        _convert_="all",  # plain dicts and lists in the checkpoint
-    )
-    loggers = [instantiate(c) for c in cfg.logger.values()]
-    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
-    if not loggers:  # logger=none: the lr monitor has nowhere to write
-        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    without_val = {}
-    if "val" not in datamodule.held_out:
-        callbacks = without_validation(cfg, datamodule.split.name, callbacks)
-        without_val = {"limit_val_batches": 0, "num_sanity_val_steps": 0}
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **without_val)
+    module = build_module(cfg, model, datamodule)
+    trainer = build_trainer(cfg, datamodule)
 
     start = time.perf_counter()
     if cfg.train:
@@ -202,6 +172,7 @@ def train_and_test(cfg: DictConfig) -> RunMetrics:
         choices=group_choices(),
         data=datamodule.data.source,
         split=datamodule.split.name,
+        split_leaks=datamodule.split.leaks_tracks,
         test_part=datamodule.test_part,
         lr=float(cfg.optim.lr),
         seed=int(cfg.seed),

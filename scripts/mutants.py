@@ -45,6 +45,7 @@ FEATURE_TESTS = ("tests/test_features.py", "tests/test_exact_features.py")
 ENSEMBLE_TESTS = ("tests/test_ensemble.py",)
 SCHEDULE_TESTS = ("tests/test_scheduler.py", "tests/test_run_claims.py")
 KFOLD_TESTS = ("tests/test_kfold.py",)
+REPORT_TESTS = ("tests/test_report.py",)
 AUGMENT_TESTS = ("tests/test_augment.py",)
 MODEL_TESTS = ("tests/test_spectrograms.py",)
 CNN_TESTS = ("tests/test_models.py",)
@@ -227,43 +228,38 @@ MUTANTS = [
     ),
     Mutant(
         "cross-validation: population std",
-        "mgc/report.py",
+        "mgc/report/cv.py",
         "np.std(values, ddof=1)",
         "np.std(values)",
-        KFOLD_TESTS,
-        select="not multirun",
+        REPORT_TESTS,
     ),
     Mutant(
         "cross-validation: seeds not pooled",
-        "mgc/report.py",
+        "mgc/report/cv.py",
         "not in (FOLD_KEY, REPEAT_KEY)",
         "not in (FOLD_KEY,)",
-        KFOLD_TESTS,
-        select="not multirun",
+        REPORT_TESTS,
     ),
     Mutant(
         "cross-validation: missed tracks ranked by count",
-        "mgc/report.py",
+        "mgc/report/cv.py",
         'key=lambda t: (-t["missed"] / t["tested"], -t["missed"], t["track"])',
         'key=lambda t: (-t["missed"], t["track"])',
-        KFOLD_TESTS,
-        select="not multirun",
+        REPORT_TESTS,
     ),
     Mutant(
         "cross-validation: the seeds together by majority vote",
-        "mgc/report.py",
+        "mgc/report/cv.py",
         "genre == max(scores[0], key=lambda g: np.mean([s[g] for s in scores]))",
         "genre == Counter(max(s, key=s.get) for s in scores).most_common(1)[0][0]",
-        KFOLD_TESTS,
-        select="not multirun",
+        REPORT_TESTS,
     ),
     Mutant(
         "cross-validation: a seed template read as one fixed deal",
-        "mgc/report.py",
+        "mgc/report/cv.py",
         'if override_key(o) == DEAL_KEY and "${" not in o:',
         "if override_key(o) == DEAL_KEY:",
-        KFOLD_TESTS,
-        select="not multirun",
+        REPORT_TESTS,
     ),
     Mutant(
         "predict: a sweep folder's runs by their last checkpoint, not the one they tested",

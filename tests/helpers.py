@@ -35,6 +35,27 @@ NARROW = {
 }
 
 
+def options(group: str) -> list[str]:
+    """Every option of a config group, read from ``conf/<group>/``: an option added later is tested too."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+#: Options the generic model x feature tests leave to a test file of their own, and why.
+TESTED_APART = {
+    "model": {"musicnn": "reads features=musicnn_mel alone (tests/test_transfer.py)"},
+    "features": {
+        "musicnn": "a pretrained encoder's embeddings (tests/test_transfer.py)",
+        "musicnn_mel": "the encoder's own mel patches (tests/test_transfer.py)",
+        "kaggle-csv": "a table of precomputed features, not audio (tests/test_kaggle.py)",
+    },
+}
+
+
+def generic_options(group: str) -> list[str]:
+    """:func:`options` less those in :data:`TESTED_APART`."""
+    return [o for o in options(group) if o not in TESTED_APART.get(group, {})]
+
+
 #: conf/experiment/ holds the journal's entries (named by their date, e.g. mar05_gru) and mgc's own experiments
 #: (recommended, the CNN it replaced, fine-tuning musicnn).
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -61,6 +82,13 @@ def compose_cfg(shared: Path, outputs: Path, run_dir: Path, *overrides: str, tin
     with open_dict(cfg):
         cfg.paths.run_dir = str(run_dir)
     return cfg
+
+
+def model_config(name: str, *overrides: str) -> DictConfig:
+    """The ``model`` node of ``conf/train.yaml`` composed with ``model=<name>``: what train.py instantiates."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=[f"model={name}", *overrides]).model
 
 
 def cli(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:

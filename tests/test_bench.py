@@ -12,7 +12,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from mgc.bench import MODEL_FEATURES, _models, format_copies, lightning_loop, main, plain_loop
+from mgc.bench import main
+from mgc.bench.extraction import format_copies
+from mgc.bench.training import MODEL_FEATURES, _models, lightning_loop, plain_loop
 from mgc.data import GTZAN, SyntheticGTZAN
 
 pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out

@@ -9,7 +9,8 @@ import pytest
 from helpers import write_tone
 
 from mgc.data import GTZAN, SyntheticGTZAN
-from mgc.data.synthetic import STYLES, render_clip
+from mgc.data.synthetic import render_clip
+from mgc.data.synthetic_styles import STYLES
 from mgc.errors import MgcError
 
 

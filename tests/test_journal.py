@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from helpers import EXPERIMENTS, JOURNAL, OWN
 
-from mgc.report import accuracy_figure, write_report
+from mgc.report import write_report
+from mgc.report.plots import accuracy_figure
 from mgc.train import run
 
 pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
@@ -61,7 +63,8 @@ def test_report_from_two_real_runs(make_cfg, tmp_path):
         cfg.paths.run_dir = str(tmp_path / "runs" / f"run{i}")
         runs.append(run(cfg))
     rows = write_report([tmp_path / "runs"], tmp_path / "report")
-    assert [r["experiment"] for r in rows] == ["run0", "run1"]
+    assert [r.experiment for r in rows] == ["run0", "run1"]
+    assert [r.leaky for r in rows] == [True, False]  # from metrics.json's split_leaks, not the split's name
     with open(tmp_path / "report" / "results.csv") as f:
         table = list(csv.DictReader(f))
     for row, metrics in zip(table, runs):
@@ -79,11 +82,13 @@ def test_report_from_two_real_runs(make_cfg, tmp_path):
     assert "track_80_10_10 |" in md  # no footnote on the honest split
     for png in ("accuracy.png", "confusion_matrices.png"):
         assert (tmp_path / "report" / png).stat().st_size > 10_000
-    fig = accuracy_figure([*rows, {**rows[0], "split": "kfold5.fold1", "seed": 1}])  # a run0 of another fold
+    fig = accuracy_figure(
+        [*rows, replace(rows[0], split="kfold5.fold1", seed=1, leaky=False)]
+    )  # a run0 of another fold
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["run0 segment_90_10 seed 42", "run1", "run0 kfold5.fold1 seed 1"]
     assert "segment splits leak" in fig.axes[0].get_title()
-    honest = accuracy_figure([r for r in rows if not r["split"].startswith("segment")]).axes[0].get_title()
+    honest = accuracy_figure([r for r in rows if not r.leaky]).axes[0].get_title()
     assert honest == "test accuracy per run"
 
 

@@ -4,28 +4,26 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import generic_options, model_config
+from hydra.utils import instantiate
 
-from mgc.models import CNN, MLP, Linear, Recurrent, ResNet18, ShortChunkCNN
+from mgc.models import CNN, MLP, Recurrent, ResNet18, ShortChunkCNN
 from mgc.models.blocks import GlobalPool
 
 SHAPES = {"mfcc-json": (1, 13, 130), "mfcc-png": (3, 13, 1249), "mfcc-png-70": (3, 70, 70), "chroma": (1, 12, 431)}
-MODELS = {
-    "linear": Linear,
-    "mlp": MLP,
-    "cnn": CNN,
-    "resnet18": ResNet18,
-    "lstm": lambda s, n: Recurrent(s, n, cell="lstm"),
-    "bilstm": lambda s, n: Recurrent(s, n, cell="lstm", bidirectional=True),
-    "gru": lambda s, n: Recurrent(s, n, cell="gru"),
-}
+#: Every option of conf/model as its yaml builds it (a model added later is tested here too).
+MODELS = generic_options("model")
 
 
 @pytest.mark.parametrize("feature", SHAPES)
 @pytest.mark.parametrize("name", MODELS)
 def test_every_model_on_every_feature(name, feature):
-    model = MODELS[name](SHAPES[feature], 10)
+    model = instantiate(model_config(name), input_shape=SHAPES[feature], num_classes=10)
     logits = model(torch.randn(3, *SHAPES[feature]))
-    assert logits.shape == (3, 10)
+    # the model contract: (batch, classes); an ensemble in training gives each member's, (members, batch, classes)
+    assert logits.shape[-2:] == (3, 10) and logits.ndim == 2 + (len(getattr(model, "members", [])) > 0)
+    assert model.eval()(torch.randn(3, *SHAPES[feature])).shape == (3, 10)
+    model.train()
     logits.sum().backward()  # gradients reach the first layer
     first = next(p for p in model.parameters() if p.requires_grad)
     assert first.grad is not None and first.grad.abs().sum() > 0

@@ -12,7 +12,7 @@ import lightning.pytorch as L
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import NARROW, TINY, hparams_of
+from helpers import NARROW, TINY, generic_options, hparams_of
 
 from mgc.errors import MgcError
 from mgc.models import Linear
@@ -23,8 +23,9 @@ from mgc.train import run
 pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ["linear", "mlp", "cnn", "lstm", "bilstm", "gru", "resnet18", "short_chunk_cnn", "stats_linear", "ensemble"]
-FEATURES = {"mfcc-json": [], "chroma": [], "mfcc-png": ["features.segment_seconds=10"], "logmel": []}
+MODELS = generic_options("model")
+#: Every feature of conf/features, with what it needs on the 12-s tiny clips.
+FEATURES = {f: {"mfcc-png": ["features.segment_seconds=10"]}.get(f, []) for f in generic_options("features")}
 
 
 @pytest.mark.parametrize("feature", FEATURES)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,266 +36,11 @@ from joblib import Parallel, delayed
 from scipy import signal
 
 from mgc.data.gtzan import GTZAN
+from mgc.data.synthetic_styles import STEPS_PER_BAR, STYLES, Style, clip_style
 
 log = logging.getLogger(__name__)
 
-MAJOR = (0, 2, 4, 5, 7, 9, 11)
-MINOR = (0, 2, 3, 5, 7, 8, 10)
-DORIAN = (0, 2, 3, 5, 7, 9, 10)
-MIXOLYDIAN = (0, 2, 4, 5, 7, 9, 10)
-PHRYGIAN = (0, 1, 3, 5, 7, 8, 10)
-STEPS_PER_BAR = 16
 FORMAT_VERSION = 2
-
-
-@dataclass(frozen=True)
-class Style:
-    """How one genre plays; a clip perturbs every field.
-
-    Patterns are 16 characters, one per sixteenth note of a 4/4 bar: ``x`` a
-    hit, ``o`` a soft hit, ``.`` a rest. ``progression`` lists the scale
-    degrees (0-based) of the chord root of each bar.
-    """
-
-    tempo: tuple[float, float]
-    kick: str
-    snare: str
-    hat: str
-    bass: str
-    chords: str
-    scale: tuple[int, ...]
-    progression: tuple[int, ...]
-    swing: float = 0.0  # delay of off-beat notes, as a fraction of the swing unit
-    swing_unit: int = 2  # 2: swung eighths, 1: swung sixteenths
-    wave: str = "saw"  # chord/lead oscillator: sine, saw, square, pluck
-    drive: float = 1.0  # distortion gain (1 = clean)
-    brightness: float = 4000.0  # low-pass cutoff in Hz
-    attack: float = 0.01  # chord attack in seconds
-    decay: float = 0.4  # chord decay time constant in seconds
-    lead_density: float = 0.3  # probability of a lead note per eighth
-    lead_wave: str = "sine"
-    drums: float = 1.0  # drum level
-    hat_decay: float = 0.03
-    kick_decay: float = 0.25
-    seventh: bool = False  # jazz voicings
-    walking_bass: bool = False
-    bass_octave: int = 36  # MIDI note of the bass register
-    loudness_db: float = -16.0  # target RMS in dBFS
-    noise_db: float = -60.0  # noise floor in dBFS
-    rubato: float = 0.0  # slow tempo wander (classical)
-
-
-STYLES: dict[str, Style] = {
-    "blues": Style(
-        tempo=(70, 110),
-        kick="x.....x.x.......",
-        snare="....x.......x...",
-        hat="x.x.x.x.x.x.x.x.",
-        bass="x.x.x.x.x.x.x.x.",
-        chords="x.....x.x.....x.",
-        scale=(0, 3, 5, 6, 7, 10, 12),
-        progression=(0, 3, 0, 0, 3, 3, 0, 0, 4, 3, 0, 4),
-        swing=0.33,
-        wave="saw",
-        drive=2.0,
-        brightness=2500,
-        decay=0.5,
-        lead_density=0.45,
-        lead_wave="saw",
-        seventh=True,
-        loudness_db=-18,
-        noise_db=-48,
-    ),
-    "classical": Style(
-        tempo=(60, 100),
-        kick="................",
-        snare="................",
-        hat="................",
-        bass="x.......x.......",
-        chords="x...............",
-        scale=MAJOR,
-        progression=(0, 3, 4, 0, 5, 3, 4, 0),
-        wave="saw",
-        brightness=1800,
-        attack=0.25,
-        decay=2.0,
-        lead_density=0.5,
-        lead_wave="saw",
-        drums=0.0,
-        loudness_db=-24,
-        noise_db=-62,
-        rubato=0.08,
-    ),
-    "country": Style(
-        tempo=(95, 140),
-        kick="x.......x.......",
-        snare="....x.......x...",
-        hat="x.x.x.x.x.x.x.x.",
-        bass="x.......x.......",
-        chords="..x...x...x...x.",
-        scale=MAJOR,
-        progression=(0, 3, 4, 0),
-        swing=0.1,
-        wave="pluck",
-        brightness=5000,
-        decay=0.25,
-        lead_density=0.35,
-        lead_wave="pluck",
-        loudness_db=-17,
-        noise_db=-55,
-    ),
-    "disco": Style(
-        tempo=(112, 128),
-        kick="x...x...x...x...",
-        snare="....x.......x...",
-        hat="..x...x...x...x.",
-        bass="x.x.x.x.x.x.x.x.",
-        chords="x.......x.......",
-        scale=MINOR,
-        progression=(0, 3, 6, 4),
-        wave="saw",
-        brightness=4500,
-        attack=0.05,
-        decay=1.0,
-        lead_density=0.25,
-        lead_wave="square",
-        hat_decay=0.15,
-        loudness_db=-14,
-        noise_db=-62,
-    ),
-    "hiphop": Style(
-        tempo=(80, 98),
-        kick="x......x..x.....",
-        snare="....x.......x...",
-        hat="x.xxx.x.x.xxx.x.",
-        bass="x......x..x.....",
-        chords="x...............",
-        scale=MINOR,
-        progression=(0, 0, 5, 4),
-        swing=0.25,
-        swing_unit=1,
-        wave="sine",
-        brightness=2200,
-        decay=1.5,
-        lead_density=0.12,
-        lead_wave="sine",
-        kick_decay=0.6,
-        bass_octave=31,
-        loudness_db=-13,
-        noise_db=-52,
-    ),
-    "jazz": Style(
-        tempo=(100, 180),
-        kick="x...............",
-        snare="......o.......o.",
-        hat="x...x.xx....x.xx",
-        bass="x...x...x...x...",
-        chords="...x......x.....",
-        scale=DORIAN,
-        progression=(1, 4, 0, 0),
-        swing=0.33,
-        wave="sine",
-        brightness=3000,
-        decay=0.8,
-        lead_density=0.5,
-        lead_wave="saw",
-        drums=0.5,
-        hat_decay=0.2,
-        seventh=True,
-        walking_bass=True,
-        loudness_db=-21,
-        noise_db=-55,
-    ),
-    "metal": Style(
-        tempo=(130, 190),
-        kick="xxxxxxxxxxxxxxxx",
-        snare="....x.......x...",
-        hat="x.x.x.x.x.x.x.x.",
-        bass="xxxxxxxxxxxxxxxx",
-        chords="xxxxxxxxxxxxxxxx",
-        scale=PHRYGIAN,
-        progression=(0, 0, 1, 0),
-        wave="saw",
-        drive=12.0,
-        brightness=5500,
-        decay=0.2,
-        lead_density=0.2,
-        lead_wave="saw",
-        bass_octave=28,
-        loudness_db=-11,
-        noise_db=-45,
-    ),
-    "pop": Style(
-        tempo=(95, 125),
-        kick="x...x...x...x...",
-        snare="....x.......x...",
-        hat="x.x.x.x.x.x.x.x.",
-        bass="x..x..x.x..x..x.",
-        chords="x.......x.......",
-        scale=MAJOR,
-        progression=(0, 4, 5, 3),
-        wave="square",
-        brightness=4000,
-        attack=0.03,
-        decay=1.2,
-        lead_density=0.4,
-        lead_wave="sine",
-        loudness_db=-13,
-        noise_db=-62,
-    ),
-    "reggae": Style(
-        tempo=(66, 90),
-        kick="........x.......",
-        snare="........x.......",
-        hat="x.x.x.x.x.x.x.x.",
-        bass="x..x..x...x.....",
-        chords="..x...x...x...x.",
-        scale=MINOR,
-        progression=(0, 3, 0, 4),
-        swing=0.15,
-        wave="square",
-        brightness=3000,
-        decay=0.12,
-        lead_density=0.15,
-        lead_wave="sine",
-        bass_octave=31,
-        loudness_db=-16,
-        noise_db=-55,
-    ),
-    "rock": Style(
-        tempo=(100, 145),
-        kick="x.......x.x.....",
-        snare="....x.......x...",
-        hat="x.x.x.x.x.x.x.x.",
-        bass="x.x.x.x.x.x.x.x.",
-        chords="x.x.x.x.x.x.x.x.",
-        scale=MIXOLYDIAN,
-        progression=(0, 6, 3, 0),
-        wave="saw",
-        drive=5.0,
-        brightness=4500,
-        decay=0.35,
-        lead_density=0.3,
-        lead_wave="saw",
-        bass_octave=33,
-        loudness_db=-12,
-        noise_db=-50,
-    ),
-}
-
-#: Genres that share traits in real music; a clip sometimes borrows from its neighbour.
-NEIGHBOURS = {
-    "blues": "jazz",
-    "classical": "jazz",
-    "country": "rock",
-    "disco": "pop",
-    "hiphop": "reggae",
-    "jazz": "blues",
-    "metal": "rock",
-    "pop": "disco",
-    "reggae": "hiphop",
-    "rock": "metal",
-}
 
 
 class SyntheticGTZAN(GTZAN):
@@ -380,141 +125,135 @@ class SyntheticGTZAN(GTZAN):
         os.replace(tmp, path)
 
 
-def clip_style(genre: str, rng: np.random.Generator) -> Style:
-    """Draw one clip's style: the genre's, perturbed, sometimes crossed with its neighbour."""
-    style = STYLES[genre]
-    if rng.random() < 0.25:  # borrow a trait from the neighbouring genre
-        other = STYLES[NEIGHBOURS[genre]]
-        trait = rng.choice(["rhythm", "timbre", "harmony", "tempo"])
-        fields = {
-            "rhythm": ("kick", "snare", "hat", "swing", "swing_unit"),
-            "timbre": ("wave", "drive", "brightness", "decay", "lead_wave"),
-            "harmony": ("scale", "progression", "seventh"),
-            "tempo": ("tempo",),
-        }[str(trait)]
-        style = replace(style, **{f: getattr(other, f) for f in fields})
+@dataclass(frozen=True)
+class Timeline:
+    """Where a clip's 16th-note steps fall and what plays in them: the grid every instrument reads."""
 
-    def jitter(sigma: float) -> float:
-        return float(np.exp(rng.normal(0.0, sigma)))
+    steps: np.ndarray  # step index 0..n_steps-1
+    onsets: np.ndarray  # first sample of each step (swung, humanised, never decreasing)
+    bar: np.ndarray  # bar of each step
+    drums_on: np.ndarray  # per step: its section keeps the drums
+    lead_on: np.ndarray  # per step: its section keeps the lead
+    key: int
+    n: int  # samples in the clip
 
-    return replace(
-        style,
-        kick=_mutate(style.kick, rng, 0.06),
-        snare=_mutate(style.snare, rng, 0.04),
-        hat=_mutate(style.hat, rng, 0.12),
-        bass=_mutate(style.bass, rng, 0.08),
-        chords=_mutate(style.chords, rng, 0.08),
-        swing=float(np.clip(style.swing + rng.normal(0, 0.05), 0, 0.45)),
-        drive=style.drive * jitter(0.35),
-        brightness=style.brightness * jitter(0.35),
-        decay=style.decay * jitter(0.3),
-        lead_density=float(np.clip(style.lead_density * jitter(0.4), 0.02, 0.9)),
-        drums=style.drums * jitter(0.3),
-        loudness_db=style.loudness_db + rng.normal(0, 2.5),
-        noise_db=style.noise_db + rng.normal(0, 5),
-    )
+    @classmethod
+    def draw(cls, style: Style, rng: np.random.Generator, duration: float, sr: int) -> Timeline:
+        """Tempo, key, swing and sections of one clip; sections of 2 or 4 bars drop the drums or the lead."""
+        tempo = rng.uniform(*style.tempo)
+        key = int(rng.integers(0, 12))
+        step_seconds = 60.0 / tempo / 4
+        n_steps = int(duration / step_seconds) + STEPS_PER_BAR
+        steps = np.arange(n_steps)
+        durations = np.full(n_steps, step_seconds)
+        if style.rubato:  # the tempo breathes over a phrase of 6 to 12 seconds
+            durations *= 1 + style.rubato * np.sin(2 * np.pi * steps * step_seconds / rng.uniform(6, 12))
+        onsets = np.concatenate([[0.0], np.cumsum(durations)[:-1]])
+        offbeat = (steps % (2 * style.swing_unit)) == style.swing_unit
+        onsets = onsets + offbeat * style.swing * style.swing_unit * step_seconds
+        onsets = onsets + rng.normal(0, 0.004, n_steps)  # a human drummer
+        onset_samples = np.maximum.accumulate(np.clip((onsets * sr).astype(np.int64), 0, None))
+        bar = steps // STEPS_PER_BAR
+        section = bar // int(rng.choice([2, 4]))
+        n_sections = int(section.max()) + 1
+        drums_on = (rng.random(n_sections) > 0.2)[section]
+        lead_on = (rng.random(n_sections) > 0.3)[section]
+        return cls(steps, onset_samples, bar, drums_on, lead_on, key, round(duration * sr))
+
+    def hits(self, pattern: str, rng: np.random.Generator, mask: np.ndarray | None = None) -> np.ndarray:
+        """Velocity of each step for a 16-step pattern tiled over the clip."""
+        vel = np.array([{"x": 1.0, "o": 0.4}.get(c, 0.0) for c in pattern])[self.steps % STEPS_PER_BAR]
+        vel = vel * rng.uniform(0.75, 1.0, len(self.steps))
+        return vel if mask is None else vel * mask
+
+    def midi(self, degree: np.ndarray, base: int, scale: np.ndarray) -> np.ndarray:
+        """MIDI notes of scale degrees (any integer: octaves wrap) above ``base`` in the clip's key."""
+        octave, idx = np.divmod(degree, len(scale))
+        return base + self.key + 12 * octave + scale[idx]
 
 
 def render_clip(genre: str, rng: np.random.Generator, duration: float, sr: int) -> np.ndarray:
-    """Render one clip of ``genre`` as float32 mono audio in [-1, 1]."""
+    """Render one clip of ``genre`` as float32 mono audio in [-1, 1].
+
+    The instruments draw from ``rng`` in a fixed order (drums, bass, chords, lead, noise floor), which is
+    what keeps a seed's bytes the same.
+    """
     style = clip_style(genre, rng)
-    n = round(duration * sr)
-    tempo = rng.uniform(*style.tempo)
-    key = int(rng.integers(0, 12))
-    step_seconds = 60.0 / tempo / 4
-    n_steps = int(duration / step_seconds) + STEPS_PER_BAR
-    steps = np.arange(n_steps)
-    durations = np.full(n_steps, step_seconds)
-    if style.rubato:  # the tempo breathes over a phrase of 6 to 12 seconds
-        durations *= 1 + style.rubato * np.sin(2 * np.pi * steps * step_seconds / rng.uniform(6, 12))
-    onsets = np.concatenate([[0.0], np.cumsum(durations)[:-1]])
-    offbeat = (steps % (2 * style.swing_unit)) == style.swing_unit
-    onsets = onsets + offbeat * style.swing * style.swing_unit * step_seconds
-    onsets = onsets + rng.normal(0, 0.004, n_steps)  # a human drummer
-    onset_samples = np.maximum.accumulate(np.clip((onsets * sr).astype(np.int64), 0, None))
-
-    # Sections of 2 or 4 bars: some drop the drums (breakdown) or the lead (intro).
-    bar = steps // STEPS_PER_BAR
-    section = bar // int(rng.choice([2, 4]))
-    n_sections = int(section.max()) + 1
-    drums_on = (rng.random(n_sections) > 0.2)[section]
-    lead_on = (rng.random(n_sections) > 0.3)[section]
-
-    def hits(pattern: str, mask: np.ndarray | None = None) -> np.ndarray:
-        """Velocity of each step for a 16-step pattern tiled over the clip."""
-        vel = np.array([{"x": 1.0, "o": 0.4}.get(c, 0.0) for c in pattern])[steps % STEPS_PER_BAR]
-        vel = vel * rng.uniform(0.75, 1.0, n_steps)
-        return vel if mask is None else vel * mask
-
+    tl = Timeline.draw(style, rng, duration, sr)
     # Harmony: chord root of each step from the progression, voiced in the scale.
     scale = np.asarray(style.scale)
-    degree = np.asarray(style.progression)[bar % len(style.progression)]
-    chord_degrees = [0, 2, 4, 6] if style.seventh else [0, 2, 4]
+    degree = np.asarray(style.progression)[tl.bar % len(style.progression)]
+    out = _drums(style, tl, rng, sr)
+    out += _bass(style, tl, rng, sr, degree, scale)
+    chord_vel = tl.hits(style.chords, rng)
+    for d in [0, 2, 4, 6] if style.seventh else [0, 2, 4]:
+        notes = tl.midi(degree + d, 48, scale)
+        out += 0.35 * _voice(
+            tl.onsets,
+            chord_vel,
+            notes,
+            style.wave,
+            style.attack,
+            style.decay,
+            tl.n,
+            sr,
+            cutoff=style.brightness,
+            drive=style.drive,
+        )
+    out += _lead(style, tl, rng, sr, degree, scale)
+    rms = np.sqrt(np.mean(out**2)) + 1e-12
+    out *= 10 ** (style.loudness_db / 20) / rms
+    out += 10 ** (style.noise_db / 20) * _noise(rng, tl.n, 3000 * float(np.exp(rng.normal(0, 0.5))), sr, "low")
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
 
-    def midi(deg: np.ndarray, base: int) -> np.ndarray:
-        octave, idx = np.divmod(deg, len(scale))
-        return base + key + 12 * octave + scale[idx]
 
-    out = np.zeros(n, dtype=np.float64)
+def _drums(style: Style, tl: Timeline, rng: np.random.Generator, sr: int) -> np.ndarray:
+    """Kick (a falling sine), snare (noise and a 190 Hz body) and hi-hat (high noise) on their patterns."""
     t_kick = np.arange(int(0.5 * sr)) / sr
     kick_f = 45 + 90 * np.exp(-t_kick / 0.03)
     kick = np.sin(2 * np.pi * np.cumsum(kick_f) / sr) * np.exp(-t_kick / style.kick_decay)
     snare = _noise(rng, int(0.25 * sr), 2000, sr, "high") * np.exp(-np.arange(int(0.25 * sr)) / sr / 0.08)
     snare += 0.6 * np.sin(2 * np.pi * 190 * np.arange(len(snare)) / sr) * np.exp(-np.arange(len(snare)) / sr / 0.04)
     hat = _noise(rng, int(0.3 * sr), 7000, sr, "high") * np.exp(-np.arange(int(0.3 * sr)) / sr / style.hat_decay)
+    out = np.zeros(tl.n, dtype=np.float64)
     for pattern, sample, level in ((style.kick, kick, 1.0), (style.snare, snare, 0.7), (style.hat, hat, 0.3)):
-        out += style.drums * level * _trigger(onset_samples, hits(pattern, drums_on), sample, n)
+        out += style.drums * level * _trigger(tl.onsets, tl.hits(pattern, rng, tl.drums_on), sample, tl.n)
+    return out
 
+
+def _bass(
+    style: Style, tl: Timeline, rng: np.random.Generator, sr: int, degree: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
+    """The bass on the chord roots, or walking from them in steps of the scale."""
     bass_deg = degree * 1
     if style.walking_bass:
-        bass_deg = degree + np.cumsum(rng.choice([-1, 1, 1, 2], n_steps)) % 7
-    bass_notes = midi(bass_deg, style.bass_octave)
-    out += 0.8 * _voice(onset_samples, hits(style.bass), bass_notes, "square", 0.005, 0.3, n, sr, cutoff=600)
+        bass_deg = degree + np.cumsum(rng.choice([-1, 1, 1, 2], len(tl.steps))) % 7
+    notes = tl.midi(bass_deg, style.bass_octave, scale)
+    return 0.8 * _voice(tl.onsets, tl.hits(style.bass, rng), notes, "square", 0.005, 0.3, tl.n, sr, cutoff=600)
 
-    chord_vel = hits(style.chords)
-    for d in chord_degrees:
-        notes = midi(degree + d, 48)
-        out += 0.35 * _voice(
-            onset_samples,
-            chord_vel,
-            notes,
-            style.wave,
-            style.attack,
-            style.decay,
-            n,
-            sr,
-            cutoff=style.brightness,
-            drive=style.drive,
-        )
 
-    lead_steps = (steps % 2 == 0) & (rng.random(n_steps) < style.lead_density)
-    lead_deg = degree + np.cumsum(rng.choice([-2, -1, 0, 1, 2], n_steps))
-    lead_deg = np.clip(lead_deg, -3, 12)
-    lead_notes = midi(lead_deg, 60 + 12 * (style.lead_wave == "sine"))
-    out += 0.45 * _voice(
-        onset_samples,
-        lead_steps * lead_on * rng.uniform(0.6, 1.0, n_steps),
-        lead_notes,
+def _lead(
+    style: Style, tl: Timeline, rng: np.random.Generator, sr: int, degree: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
+    """A melody on even steps: a random walk over the scale from the chord root, with vibrato."""
+    n_steps = len(tl.steps)
+    lead_steps = (tl.steps % 2 == 0) & (rng.random(n_steps) < style.lead_density)
+    lead_deg = np.clip(degree + np.cumsum(rng.choice([-2, -1, 0, 1, 2], n_steps)), -3, 12)
+    notes = tl.midi(lead_deg, 60 + 12 * (style.lead_wave == "sine"), scale)
+    velocity = lead_steps * tl.lead_on * rng.uniform(0.6, 1.0, n_steps)
+    return 0.45 * _voice(
+        tl.onsets,
+        velocity,
+        notes,
         style.lead_wave,
         0.01,
         0.35,
-        n,
+        tl.n,
         sr,
         cutoff=style.brightness * 1.5,
         drive=max(1.0, style.drive / 2),
         vibrato=True,
     )
-
-    rms = np.sqrt(np.mean(out**2)) + 1e-12
-    out *= 10 ** (style.loudness_db / 20) / rms
-    out += 10 ** (style.noise_db / 20) * _noise(rng, n, 3000 * float(np.exp(rng.normal(0, 0.5))), sr, "low")
-    return np.clip(out, -1.0, 1.0).astype(np.float32)
-
-
-def _mutate(pattern: str, rng: np.random.Generator, p: float) -> str:
-    """Flip each step of a pattern with probability ``p``: variation inside a genre."""
-    flip = rng.random(len(pattern)) < p
-    return "".join(("." if c != "." else "o") if f else c for c, f in zip(pattern, flip))
 
 
 def _noise(rng: np.random.Generator, n: int, cutoff: float, sr: int, kind: str) -> np.ndarray:
