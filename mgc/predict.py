@@ -172,17 +172,35 @@ def expand_folders(entries: list[str]) -> list[str]:
 
 
 def folder_genre_summary(results: list[Prediction], class_names: list[str]) -> str | None:
-    """How many files in a folder named after a genre were named that genre; None when no file is in one."""
+    """How many files in a folder named after a genre were named that genre, and which label folders beside
+    them the checkpoint has no genre for; None when the files do not sit in label folders at all."""
     labelled = [(r, genre) for r in results if (genre := Path(r.file).parent.name) in class_names]
     if not labelled:
-        return None
+        return _unknown_labels_only(results, class_names)
     classified = [(r, genre) for r, genre in labelled if not r.error]
     right = sum(r.ranking[0][0] == genre for r, genre in classified)
     share = f" ({right / len(classified):.1%})" if classified else ""
     unread = len(labelled) - len(classified)
-    return f"named the genre of their folder: {right} of {len(classified)} files{share}" + (
-        f"; {unread} more could not be read" if unread else ""
-    )
+    line = f"named the genre of their folder: {right} of {len(classified)} files{share}"
+    line += f"; {unread} more could not be read" if unread else ""
+    label_roots = {Path(r.file).parent.parent for r, _ in labelled}
+    beside = [Path(r.file).parent for r in results if Path(r.file).parent.name not in class_names]
+    unknown = sorted({folder.name for folder in beside if folder.parent in label_roots})
+    if unknown:
+        count = sum(folder.parent in label_roots for folder in beside)
+        files = "1 file" if count == 1 else f"{count} files"
+        line += f"; not counted: {files} in {', '.join(unknown)}, not a genre of the checkpoint"
+    return line
+
+
+def _unknown_labels_only(results: list[Prediction], class_names: list[str]) -> str | None:
+    """A line for files in sibling label folders none of which the checkpoint knows (e.g. ``Rock/`` for
+    ``rock``): no accuracy can be told; None for files that do not sit in sibling folders."""
+    folders = {Path(r.file).parent for r in results}
+    if len(folders) < 2 or len({f.parent for f in folders}) != 1:
+        return None
+    names = ", ".join(sorted(f.name for f in folders))
+    return f"no accuracy: the files' folders ({names}) are none of the checkpoint's genres ({', '.join(class_names)})"
 
 
 def _entries(value: object) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import cli, compose_cfg
+from helpers import cli, compose_cfg, write_tone
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_object, instantiate
 from omegaconf import OmegaConf
@@ -176,6 +176,21 @@ def test_a_folder_stands_for_its_audio_files_and_the_last_line_scores_them_by_fo
     assert 0 < right < 5  # metal.00000 in classical/ and disco.00001 in pop/ are not what their folder says
     last = captured.err.strip().splitlines()[-1]
     assert last == f"named the genre of their folder: {right} of 5 files ({right / 5:.1%}); 1 more could not be read"
+
+
+def test_label_folders_the_checkpoint_has_no_genre_for_are_named_not_scored(overfit_checkpoint, tmp_path, capsys):
+    clip = write_tone(tmp_path / "tone.wav", 6.0)
+    for name in ("ok/blues/a", "ok/Rock/b", "ok/Rock/c", "ok/soul/d", "bad/Blues/a", "bad/Rock/b"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f"{name}.wav").write_bytes(clip.read_bytes())
+    predict_main([f"ckpt={overfit_checkpoint}", f"files={tmp_path / 'ok'}"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("named the genre of their folder: ") and " of 1 files (" in last
+    assert last.endswith("; not counted: 3 files in Rock, soul, not a genre of the checkpoint")
+    predict_main([f"ckpt={overfit_checkpoint}", f"files={tmp_path / 'bad'}"])
+    genres = ", ".join(Predictor(overfit_checkpoint).class_names)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"no accuracy: the files' folders (Blues, Rock) are none of the checkpoint's genres ({genres})"
 
 
 def test_a_folder_without_audio_files_is_one_line(overfit_checkpoint, tmp_path, capsys):
