@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from mgc.cli import CONF_DIR
+from mgc.journal import entries as journal_entries
 from mgc.models import Linear
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def generic_options(group: str) -> list[str]:
 #: conf/experiment/ holds the journal's entries (named by their date, e.g. mar05_gru) and mgc's own experiments
 #: (recommended, the CNN it replaced, fine-tuning musicnn).
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
-JOURNAL = [e for e in EXPERIMENTS if re.match(r"[a-z]{3}\d{2}_", e)]
+JOURNAL = journal_entries()
 OWN = [e for e in EXPERIMENTS if e not in JOURNAL]
 
 

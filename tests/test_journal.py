@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import EXPERIMENTS, JOURNAL, OWN
 
+from mgc import journal
+from mgc.errors import MgcError
 from mgc.report import write_report
 from mgc.report.plots import accuracy_figure
 from mgc.train import run
@@ -155,3 +157,29 @@ def test_recommended_is_a_bagged_probe_on_musicnn_embeddings_that_cross_validate
         )
     )
     assert fold["split"] == "kfold4.fold0" and fold["test"]["tracks"] == 10 and fold["val"] == {}
+
+
+def test_the_journal_table_in_the_docs_is_generated_from_the_configs(tmp_path, capsys, monkeypatch):
+    assert journal.main(["--check"]) == 0, "docs/journal.md's table is stale: run python -m mgc.journal --write"
+    assert journal.entries()[:2] == ["feb16_linear", "feb20_resnet18"] and journal.entries()[-1] == "mar06_test_mlp"
+    row = journal.row("mar05_gru")
+    assert (row.model, row.optim, row.scheduler, row.epochs, row.batch_size) == ("gru", "rmsprop", "cyclic", 30, 64)
+    assert row.journal_entry == "GRU, otherwise as mar01_lstm"
+    doc = tmp_path / "journal.md"  # a hand edit of one cell: --check fails, --write restores the configs' table
+    original = journal.DOC.read_text()
+    doc.write_text(original.replace("| mar05_gru | GRU", "| mar05_gru | a GRU"))
+    monkeypatch.setattr(journal, "DOC", doc)
+    assert journal.main(["--check"]) == 1
+    assert journal.main(["--write"]) == 0 and journal.main(["--check"]) == 0
+    assert doc.read_text() == original
+    doc.write_text("no markers")
+    with pytest.raises(SystemExit) as exit_:
+        journal.main(["--write"])
+    assert exit_.value.code == 2 and "needs the two marker lines" in capsys.readouterr().err
+
+
+def test_a_journal_config_without_its_description_line_is_one_line(tmp_path):
+    path = tmp_path / "apr01_x.yaml"
+    path.write_text("# @package _global_\ntask_name: apr01_x\n")
+    with pytest.raises(MgcError, match=r"apr01_x.yaml has no '# Journal, <date>: <what it is>' line"):
+        journal.description(path)
