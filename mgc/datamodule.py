@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import NamedTuple
 
 import lightning.pytorch as L
 import numpy as np
@@ -27,18 +28,27 @@ from mgc.split import Split, deal
 log = logging.getLogger(__name__)
 
 
-class TensorBatches(Dataset):
-    """Tensors indexed by a whole batch of indices at once."""
+class Batch(NamedTuple):
+    """What every training, validation and test step receives (Lightning moves a named tuple to the device)."""
 
-    def __init__(self, *tensors: torch.Tensor):
-        self.tensors = tensors
+    x: torch.Tensor  # normalised features (batch, channels, bins, frames)
+    y: torch.Tensor  # class indices, or mixed one-hot rows (batch, classes) under mixup
+    track: torch.Tensor  # each segment's track, an index into the feature set's track ids
+    index: torch.Tensor  # each segment's row in the feature set (random crops read its neighbours)
+
+
+class TensorBatches(Dataset):
+    """A part's tensors, indexed by a whole batch of indices at once."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, track: torch.Tensor, index: torch.Tensor):
+        self.tensors = Batch(x, y, track, index)
 
     def __len__(self) -> int:
-        return len(self.tensors[0])
+        return len(self.tensors.x)
 
-    def __getitem__(self, index: list[int]) -> tuple[torch.Tensor, ...]:
-        index = torch.as_tensor(index)
-        return tuple(t[index] for t in self.tensors)
+    def __getitem__(self, indices: list[int]) -> Batch:
+        rows = torch.as_tensor(indices)
+        return Batch(*(t[rows] for t in self.tensors))
 
 
 class EpochBatches(Sampler[list[int]]):
@@ -94,14 +104,13 @@ class AugmentedBatches(TensorBatches):
         super().__init__(*tensors)
         self.augment, self.crops, self.gain, self.num_classes = augment, crops, gain, num_classes
 
-    def __getitem__(self, key: tuple[list[int], tuple[int, int, int]]) -> tuple[torch.Tensor, ...]:
+    def __getitem__(self, key: tuple[list[int], tuple[int, int, int]]) -> Batch:
         indices, seed = key
         rng = np.random.default_rng(seed)
-        x, y, track, index = super().__getitem__(indices)
-        if self.crops is not None:
-            x = self.crops(index, rng)
-        x, y = self.augment(x, y, self.num_classes, rng, self.gain)
-        return x, y, track, index
+        batch = super().__getitem__(indices)
+        x = self.crops(batch.index, rng) if self.crops is not None else batch.x
+        x, y = self.augment(x, batch.y, self.num_classes, rng, self.gain)
+        return batch._replace(x=x, y=y)
 
 
 class GenreDataModule(L.LightningDataModule):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import lightning.pytorch as L
 import torch
@@ -22,6 +23,9 @@ from mgc.checkpoint import KEY, InferenceSpec
 from mgc.errors import MgcError
 from mgc.metrics import StageMetrics, stage_metrics, unique_first
 from mgc.models.ensemble import mean_log_probability
+
+if TYPE_CHECKING:
+    from mgc.datamodule import Batch
 
 
 class NonFiniteLossError(MgcError):
@@ -102,10 +106,10 @@ class GenreClassifier(L.LightningModule):
             )
         self.bags = datamodule.bags(len(self.model.members)).to(self.device)
 
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        x, y, *ids = batch  # y: class indices, or mixed one-hot rows under mixup (mgc.augment); ids: track, index
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch.x, batch.y  # y: class indices, or mixed one-hot rows under mixup (mgc.augment)
         if self.bags is not None:
-            loss, logits, y = self._bagged_loss(x, y, ids[0])
+            loss, logits, y = self._bagged_loss(x, y, batch.track)
         else:
             logits = self(x)
             loss = self._loss(logits, y)
@@ -149,18 +153,17 @@ class GenreClassifier(L.LightningModule):
         self.history.append(row)
 
     # -- evaluation -----------------------------------------------------------
-    def _eval_step(self, batch: tuple[torch.Tensor, ...]) -> None:
+    def _eval_step(self, batch: Batch) -> None:
         """One batch's log-probabilities, in 32-bit whatever ``trainer.precision`` trains in (autocast off):
         the metrics of a run then name the tracks that ``mgc-predict``, which runs in 32-bit, names."""
-        x, y, track, index = batch
         with torch.autocast(self.device.type, enabled=False):
-            logits = self(x)
-        self._outputs.append((F.log_softmax(logits, dim=1).detach(), y, track, index))
+            logits = self(batch.x)
+        self._outputs.append((F.log_softmax(logits, dim=1).detach(), batch.y, batch.track, batch.index))
 
-    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._eval_step(batch)
 
-    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._eval_step(batch)
 
     def on_validation_epoch_end(self) -> None:

@@ -84,11 +84,12 @@ def compose_cfg(shared: Path, outputs: Path, run_dir: Path, *overrides: str, tin
     return cfg
 
 
-def model_config(name: str, *overrides: str) -> DictConfig:
-    """The ``model`` node of ``conf/train.yaml`` composed with ``model=<name>``: what train.py instantiates."""
+def option_config(group: str, option: str) -> DictConfig:
+    """The ``group`` node of ``conf/train.yaml`` composed with ``group=option`` (its base configs included):
+    what train.py instantiates."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=[f"model={name}", *overrides]).model
+        return compose("train", overrides=[f"{group}={option}"])[group]
 
 
 def cli(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ from helpers import compose_cfg
 from mgc.augment import Augment, ClipCrops
 from mgc.errors import MgcError
 from mgc.features import MFCC, Chroma, KaggleTable, LogMel, MFCCImage
-from mgc.train import build_datamodule, run
+from mgc.train import build_datamodule, train_and_test
 
 pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
 
@@ -159,12 +159,12 @@ def test_augmented_training_batches_are_seeded_and_evaluation_is_untouched(make_
 
 def test_a_run_with_every_augmentation_trains_and_is_reproducible(make_cfg):
     overrides = ("features=logmel", "model=short_chunk_cnn", "model.channels=[8,8,16]", "augment=specaug")
-    first = run(make_cfg(*overrides, "trainer.max_epochs=2"))
-    second = run(make_cfg(*overrides, "trainer.max_epochs=2"))
-    assert first["test"]["segment"]["accuracy"] == second["test"]["segment"]["accuracy"]
-    assert first["val"]["loss"] == second["val"]["loss"]
-    plain = run(make_cfg(*overrides[:-1], "trainer.max_epochs=2"))
-    assert plain["val"]["loss"] != first["val"]["loss"]
+    first = train_and_test(make_cfg(*overrides, "trainer.max_epochs=2"))
+    second = train_and_test(make_cfg(*overrides, "trainer.max_epochs=2"))
+    assert first.test.segment.accuracy == second.test.segment.accuracy
+    assert first.val.loss == second.val.loss
+    plain = train_and_test(make_cfg(*overrides[:-1], "trainer.max_epochs=2"))
+    assert plain.val.loss != first.val.loss
 
 
 def test_gain_in_the_datamodule_moves_only_c0_of_the_mfcc_by_the_normalised_response(make_cfg):
@@ -193,15 +193,13 @@ def test_a_resumed_augmented_run_ends_with_the_weights_of_an_uninterrupted_one(s
             f"trainer.max_epochs={epochs}", *extra,
         )  # fmt: skip
 
-    first = run(cfg("first", 2))
-    resumed = run(cfg("resumed", 3, f"ckpt_path={Path(first['run_dir']) / 'checkpoints' / 'last.ckpt'}"))
-    straight = run(cfg("straight", 3))
-    a, b = (
-        torch.load(Path(r["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True) for r in (resumed, straight)
-    )
+    first = train_and_test(cfg("first", 2))
+    resumed = train_and_test(cfg("resumed", 3, f"ckpt_path={Path(first.run_dir) / 'checkpoints' / 'last.ckpt'}"))
+    straight = train_and_test(cfg("straight", 3))
+    a, b = (torch.load(Path(r.run_dir) / "checkpoints" / "last.ckpt", weights_only=True) for r in (resumed, straight))
     assert a["epoch"] == b["epoch"] == 2
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in b["state_dict"])
-    two = torch.load(Path(first["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    two = torch.load(Path(first.run_dir) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert not all(torch.equal(two[k], b["state_dict"][k]) for k in b["state_dict"])  # epoch 3 did train
 
 

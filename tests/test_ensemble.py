@@ -11,11 +11,12 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
+from mgc.datamodule import Batch
 from mgc.errors import MgcError
 from mgc.models import Ensemble, Linear, ShortChunkCNN
 from mgc.module import GenreClassifier
 from mgc.scheduler import constant
-from mgc.train import build_datamodule, run
+from mgc.train import build_datamodule, train_and_test
 
 pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
 
@@ -72,7 +73,7 @@ def test_train_accuracy_reads_the_ensemble_prediction():
     module = classifier(ens)
     module.log = lambda *a, **k: None
     x = torch.randn(4, *SHAPE)
-    module.training_step((x, torch.full((4,), 2)), 0)
+    module.training_step(Batch(x, torch.full((4,), 2), torch.zeros(4, dtype=torch.long), torch.arange(4)), 0)
     assert module.train_acc.compute() == 1.0  # the mean probability names class 2, as at evaluation
 
 
@@ -85,8 +86,8 @@ def test_the_config_wraps_any_model_and_trains_end_to_end(make_cfg):
     cfg = make_cfg("model=ensemble", "features=logmel", "model.member.channels=[4,8]", "trainer.max_epochs=1")
     model = instantiate(cfg.model, input_shape=SHAPE, num_classes=CLASSES)
     assert len(model.members) == 2 and all(isinstance(m, ShortChunkCNN) for m in model.members)
-    metrics = run(cfg)
-    assert metrics["choices"]["model"] == "ensemble" and 0 <= metrics["test"]["track"]["accuracy"] <= 1
+    metrics = train_and_test(cfg)
+    assert metrics.choices["model"] == "ensemble" and 0 <= metrics.test.track.accuracy <= 1
     gru = make_cfg("model=ensemble", "model@model.member=gru", "model.members=3", "model.member.hidden_size=8")
     model = instantiate(gru.model, input_shape=SHAPE, num_classes=CLASSES)
     assert len(model.members) == 3 and model.members[2].rnn.hidden_size == 8
@@ -124,7 +125,7 @@ def test_a_bagged_member_learns_only_from_the_tracks_it_keeps():
     x, y = torch.randn(6, *SHAPE), torch.tensor([0, 1, 2, 3, 0, 1])
     track = torch.tensor([0, 0, 1, 3, 5, 2])
     ens.train()
-    module.training_step((x, y, track, torch.arange(6)), 0).backward()
+    module.training_step(Batch(x, y, track, torch.arange(6)), 0).backward()
     together = [[p.grad.clone() for p in member.parameters()] for member in ens.members]
     for number, (member, grads) in enumerate(zip(ens.members, together)):
         keep = module.bags[track] != number
@@ -133,7 +134,7 @@ def test_a_bagged_member_learns_only_from_the_tracks_it_keeps():
         for a, p in zip(grads, member.parameters()):
             torch.testing.assert_close(a, p.grad)
     ens.zero_grad()  # a batch of member 0's left-out tracks alone: it learns nothing, the others learn
-    module.training_step((x[[0, 3]], y[[0, 3]], track[[0, 3]], torch.arange(2)), 0).backward()
+    module.training_step(Batch(x[[0, 3]], y[[0, 3]], track[[0, 3]], torch.arange(2)), 0).backward()
     assert all(p.grad is not None and not p.grad.any() for p in ens.members[0].parameters())
     assert all(p.grad.any() for m in ens.members[1:] for p in m.parameters())
 
@@ -170,5 +171,5 @@ def test_a_bagged_ensemble_takes_its_deal_from_the_datamodule_and_trains_end_to_
         "split.folds=4",
         "split.val_fraction=0",
     )
-    metrics = run(split)  # train, checkpoint, test on the held-out fold
-    assert metrics["test"]["tracks"] == 10 and 0 <= metrics["test"]["track"]["accuracy"] <= 1
+    metrics = train_and_test(split)  # train, checkpoint, test on the held-out fold
+    assert metrics.test.tracks == 10 and 0 <= metrics.test.track.accuracy <= 1

@@ -14,7 +14,7 @@ from mgc import journal
 from mgc.errors import MgcError
 from mgc.report import write_report
 from mgc.report.plots import accuracy_figure
-from mgc.train import run
+from mgc.train import train_and_test
 
 pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
 
@@ -46,8 +46,8 @@ def test_every_experiment_composes_and_runs(make_cfg, experiment):
     if cfg.features._target_.endswith("MFCCImage"):
         cfg.features.segment_seconds = 10.0  # the tiny test clips are 12 s long
     assert cfg.task_name == experiment
-    metrics = run(cfg)
-    assert metrics["task_name"] == experiment and metrics["test"]["segments"] > 0
+    metrics = train_and_test(cfg)
+    assert metrics.task_name == experiment and metrics.test.segments > 0
 
 
 def test_journal_settings_follow_the_journal(make_cfg):
@@ -63,14 +63,14 @@ def test_report_from_two_real_runs(make_cfg, tmp_path):
     for i, extra in enumerate([["model=linear", "split=segment_90_10", "augment=crop"], ["model=mlp", "optim=adam"]]):
         cfg = make_cfg(*extra, "trainer.max_epochs=2", f"task_name=run{i}")
         cfg.paths.run_dir = str(tmp_path / "runs" / f"run{i}")
-        runs.append(run(cfg))
+        runs.append(train_and_test(cfg))
     rows = write_report([tmp_path / "runs"], tmp_path / "report")
     assert [r.experiment for r in rows] == ["run0", "run1"]
     assert [r.leaky for r in rows] == [True, False]  # from metrics.json's split_leaks, not the split's name
     with open(tmp_path / "report" / "results.csv") as f:
         table = list(csv.DictReader(f))
     for row, metrics in zip(table, runs):
-        saved = json.loads((Path(metrics["run_dir"]) / "metrics.json").read_text())
+        saved = json.loads((Path(metrics.run_dir) / "metrics.json").read_text())
         assert float(row["test_segment_acc"]) == saved["test"]["segment"]["accuracy"]
         assert float(row["test_track_acc"]) == saved["test"]["track"]["accuracy"]
         assert float(row["test_macro_f1"]) == saved["test"]["segment"]["macro_f1"]
@@ -114,10 +114,10 @@ def test_scratch_cnn_is_the_former_recommendation_and_cross_validates(make_cfg):
         "all_tracks",
         "synthetic",
     )
-    final = run(cfg)
-    assert final["task_name"] == "scratch_cnn" and final["test"] == {} and final["val"] == {}
+    final = train_and_test(cfg)
+    assert final.task_name == "scratch_cnn" and final.test == {} and final.val == {}
     # what `make cv ARGS="experiment=scratch_cnn split.val_fraction=0 ..."` runs, fold by fold
-    fold = run(
+    fold = train_and_test(
         make_cfg(
             "experiment=scratch_cnn",
             "split=kfold",
@@ -130,7 +130,7 @@ def test_scratch_cnn_is_the_former_recommendation_and_cross_validates(make_cfg):
             "pretrain.epochs=1",
         )
     )
-    assert fold["split"] == "kfold4.fold0" and fold["test"]["tracks"] == 10 and fold["val"] == {}
+    assert fold.split == "kfold4.fold0" and fold.test.tracks == 10 and fold.val == {}
 
 
 def test_recommended_is_a_bagged_probe_on_musicnn_embeddings_that_cross_validates(make_cfg):
@@ -149,14 +149,14 @@ def test_recommended_is_a_bagged_probe_on_musicnn_embeddings_that_cross_validate
         5,
         True,
     )
-    final = run(cfg)
-    assert final["task_name"] == "recommended" and final["test"] == {} and final["val"] == {}
-    fold = run(
+    final = train_and_test(cfg)
+    assert final.task_name == "recommended" and final.test == {} and final.val == {}
+    fold = train_and_test(
         make_cfg(
             "experiment=recommended", "split=kfold", "split.folds=4", "split.val_fraction=0", "trainer.max_epochs=2"
         )
     )
-    assert fold["split"] == "kfold4.fold0" and fold["test"]["tracks"] == 10 and fold["val"] == {}
+    assert fold.split == "kfold4.fold0" and fold.test.tracks == 10 and fold.val == {}
 
 
 def test_the_journal_table_in_the_docs_is_generated_from_the_configs(tmp_path, capsys, monkeypatch):

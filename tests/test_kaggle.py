@@ -14,7 +14,7 @@ from mgc.errors import MgcError
 from mgc.features import KaggleTable
 from mgc.features.kaggle import COLUMNS, STATISTICS, read_table
 from mgc.predict import Predictor
-from mgc.train import run
+from mgc.train import train_and_test
 
 pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
 
@@ -95,7 +95,7 @@ def test_a_bad_table_gets_one_line_naming_it(tmp_path, change, message):
 )
 def test_every_model_trains_on_the_table(make_cfg, tmp_path, model):
     path = write_table(tmp_path / "features_30_sec.csv")
-    metrics = run(
+    metrics = train_and_test(
         make_cfg(
             "features=kaggle-csv",
             f"features.csv_path={path}",
@@ -104,12 +104,12 @@ def test_every_model_trains_on_the_table(make_cfg, tmp_path, model):
             "+trainer.fast_dev_run=true",
         )
     )
-    assert metrics["data"] == "kaggle:features_30_sec.csv" and metrics["test"]["tracks"] == 10
+    assert metrics.data == "kaggle:features_30_sec.csv" and metrics.test.tracks == 10
 
 
 def test_a_model_learns_the_genres_from_a_table(make_cfg, tmp_path):
     path = write_table(tmp_path / "features_30_sec.csv", tracks_per_genre=10)
-    metrics = run(
+    metrics = train_and_test(
         make_cfg(
             "features=kaggle-csv",
             f"features.csv_path={path}",
@@ -121,21 +121,21 @@ def test_a_model_learns_the_genres_from_a_table(make_cfg, tmp_path):
             "logger=none",
         )
     )
-    assert metrics["test"]["track"]["accuracy"] >= 0.6  # the genres differ in their statistics' means
+    assert metrics.test.track.accuracy >= 0.6  # the genres differ in their statistics' means
 
 
 def test_a_model_trained_on_a_table_cannot_predict_audio_and_says_so(make_cfg, tmp_path, tiny_source):
     path = write_table(tmp_path / "features_30_sec.csv")
-    metrics = run(
+    metrics = train_and_test(
         make_cfg(
             "features=kaggle-csv", f"features.csv_path={path}", "model=linear", "trainer.max_epochs=1", "logger=none"
         )
     )
     with pytest.raises(MgcError, match="were read from a table, not computed from audio") as err:
-        Predictor(metrics["best_checkpoint"])
+        Predictor(metrics.best_checkpoint)
     assert "\n" not in str(err.value)
 
 
 def test_the_csv_path_must_be_set(make_cfg):
     with pytest.raises(MgcError, match=r"^features.csv_path is not set: pass features.csv_path=\.\.\.$"):
-        run(make_cfg("features=kaggle-csv", "+trainer.fast_dev_run=true"))
+        train_and_test(make_cfg("features=kaggle-csv", "+trainer.fast_dev_run=true"))

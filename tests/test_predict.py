@@ -19,9 +19,10 @@ from mgc.checkpoint import KEY
 from mgc.cli import CONF_DIR, USER_ERROR
 from mgc.errors import MgcError
 from mgc.features import MFCC, export_json
+from mgc.metrics import RunMetrics
 from mgc.predict import Predictor, expand_checkpoints
 from mgc.predict import main as predict_main
-from mgc.train import build_datamodule, run
+from mgc.train import build_datamodule, train_and_test
 
 pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
 
@@ -57,25 +58,25 @@ def overfit_checkpoint(tmp_path_factory, shared_dir):
         "trainer.max_epochs=25",
         "datamodule.batch_size=16",
     )
-    metrics = run(cfg)
+    metrics = train_and_test(cfg)
     GlobalHydra.instance().clear()
-    return Path(metrics["run_dir"]) / "checkpoints" / "last.ckpt"
+    return Path(metrics.run_dir) / "checkpoints" / "last.ckpt"
 
 
 @pytest.mark.parametrize(("feature", "overrides"), CASES)
 def test_predict_from_a_checkpoint_of_every_feature_equals_the_trained_model(make_cfg, feature, overrides, capsys):
     """Probabilities equal the trained backbone on the training cache's normalised grid segments of the clip."""
     cfg = make_cfg(f"features={feature}", *overrides, "trainer.max_epochs=1")
-    metrics = run(cfg)
+    metrics = train_and_test(cfg)
     datamodule = build_datamodule(cfg)
     datamodule.setup()
     data = datamodule.data
     backbone = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
-    state = torch.load(metrics["best_checkpoint"], weights_only=True)["state_dict"]
+    state = torch.load(metrics.best_checkpoint, weights_only=True)["state_dict"]
     backbone.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
     backbone.eval()
 
-    predictor = Predictor(metrics["best_checkpoint"])
+    predictor = Predictor(metrics.best_checkpoint)
     for clip in datamodule.source.clips()[::13]:  # a few clips of different genres
         track = data.track_ids.index(clip.track_id)
         x = torch.from_numpy(data.x[data.tracks == track])
@@ -96,8 +97,10 @@ def test_predict_from_a_checkpoint_of_every_feature_equals_the_trained_model(mak
 
 def test_predict_from_a_model_trained_on_a_data_10_json(make_cfg, tiny_source, tmp_path):
     path = export_json(MFCC(cache_dir=tmp_path / "c").extract(tiny_source), tmp_path / "data_10.json")
-    metrics = run(make_cfg(f"features.json_path={path}", "split=segment_90_10", "model=linear", "trainer.max_epochs=1"))
-    result = Predictor(metrics["best_checkpoint"]).predict(tiny_source.clips()[0].path)
+    metrics = train_and_test(
+        make_cfg(f"features.json_path={path}", "split=segment_90_10", "model=linear", "trainer.max_epochs=1")
+    )
+    result = Predictor(metrics.best_checkpoint).predict(tiny_source.clips()[0].path)
     assert not result.error and result.segments == 4  # MFCCs of the audio, as the JSON file holds them
     assert sum(p for _, p in result.ranking) == pytest.approx(1, abs=1e-5)
 
@@ -258,7 +261,7 @@ def test_an_ensemble_of_checkpoints_averages_their_track_log_probabilities(
     make_cfg, overfit_checkpoint, tiny_source, capsys
 ):
     """ckpt=[a,b]: the mean over models of each one's mean segment log-probability (the folds of make cv)."""
-    other = run(make_cfg("model=linear", "optim=adam", "trainer.max_epochs=3"))["best_checkpoint"]
+    other = train_and_test(make_cfg("model=linear", "optim=adam", "trainer.max_epochs=3"))["best_checkpoint"]
     clip = tiny_source.clips()[5].path
     ensemble = Predictor([overfit_checkpoint, other]).predict(clip)
     single = [dict(Predictor(c).predict(clip).ranking) for c in (overfit_checkpoint, other)]
@@ -271,7 +274,7 @@ def test_an_ensemble_of_checkpoints_averages_their_track_log_probabilities(
     assert predict_main([f"ckpt=[{overfit_checkpoint},{other}]", f"files=[{clip}]", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["ranking"][0]["genre"] == ensemble.ranking[0][0]
 
-    chroma = run(make_cfg("features=chroma", "model=linear", "trainer.max_epochs=1"))["best_checkpoint"]
+    chroma = train_and_test(make_cfg("features=chroma", "model=linear", "trainer.max_epochs=1"))["best_checkpoint"]
     with pytest.raises(MgcError, match=r"was trained on other features or genres than ckpt=") as err:
         Predictor([overfit_checkpoint, chroma])
     assert "\n" not in str(err.value)
@@ -283,14 +286,14 @@ def test_a_sweep_folder_as_ckpt_is_the_ensemble_of_the_checkpoints_its_runs_test
     """ckpt=<sweep folder>: each finished run's tested checkpoint (found in its own folder, so a copied sweep
     works), unfinished runs and report folders left out: the fold models of make cv in one argument."""
     sweep = tmp_path / "sweep"
-    other = Path(run(make_cfg("model=linear", "optim=adam", "trainer.max_epochs=3"))["best_checkpoint"])
+    other = Path(train_and_test(make_cfg("model=linear", "optim=adam", "trainer.max_epochs=3")).best_checkpoint)
     runs = [overfit_checkpoint.parent.parent, other.parent.parent]
     for name, run_dir in zip(("fold0", "fold1"), runs):
         shutil.copytree(run_dir, sweep / name)  # metrics.json still names the original folder's checkpoint
     (sweep / "fold2" / "checkpoints").mkdir(parents=True)  # a run that never finished: no metrics.json
     shutil.copy(overfit_checkpoint, sweep / "fold2" / "checkpoints" / "last.ckpt")
     (sweep / "report").mkdir()
-    tested = [Path(json.loads((r / "metrics.json").read_text())["best_checkpoint"]).name for r in runs]
+    tested = [Path(RunMetrics.read(r / "metrics.json").best_checkpoint).name for r in runs]
     assert tested[0] != "last.ckpt"  # the overfit run selected a checkpoint by validation: that one, not the last
     expected = [str(sweep / name / "checkpoints" / t) for name, t in zip(("fold0", "fold1"), tested)]
     assert expand_checkpoints([str(sweep)]) == expected

@@ -16,7 +16,7 @@ from helpers import compose_cfg
 from mgc import pretrain
 from mgc.checkpoint import InferenceSpec
 from mgc.errors import MgcError
-from mgc.train import run
+from mgc.train import train_and_test
 
 pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
 
@@ -78,13 +78,13 @@ def test_every_run_starts_from_one_pretraining_built_once_whatever_its_data_or_s
     cfg = functools.partial(pretrain_cfg, shared_dir, tmp_path)
     record = "+callbacks.weights._target_=test_pretrain.WeightsAtStart"
     WeightsAtStart.seen.clear()
-    first = run(cfg("first", record))
+    first = train_and_test(cfg("first", record))
     (checkpoint,), unfinished = cached(tmp_path)
     assert unfinished == []  # the work folder is gone once the checkpoint is in place
     built = checkpoint.stat().st_mtime_ns
-    again = run(cfg("again", record))
-    run(cfg("other_seed", record, "seed=1"))
-    run(cfg("other_data", record, "data.duration=9"))
+    again = train_and_test(cfg("again", record))
+    train_and_test(cfg("other_seed", record, "seed=1"))
+    train_and_test(cfg("other_data", record, "data.duration=9"))
     assert cached(tmp_path) == ([checkpoint], []) and checkpoint.stat().st_mtime_ns == built
     pretrained = InferenceSpec.load(checkpoint).weights
     pretraining_start, *run_starts = WeightsAtStart.seen
@@ -92,24 +92,24 @@ def test_every_run_starts_from_one_pretraining_built_once_whatever_its_data_or_s
     assert all(same(start, pretrained) for start in run_starts)
     assert not same(pretraining_start, pretrained)  # it did train
     # the same config gives the same metrics whether its pretraining was built in the run or found cached
-    assert first["test"] == again["test"] and first["val"] == again["val"]
+    assert first.test == again.test and first.val == again.val
     for n, other in enumerate(["pretrain.epochs=3", "pretrain.seed=1", "pretrain.data.clips_per_genre=3"], start=2):
-        run(cfg(f"other{n}", other))
+        train_and_test(cfg(f"other{n}", other))
         assert len(cached(tmp_path)[0]) == n  # another pretraining, another checkpoint
 
 
 def test_an_interrupted_pretraining_resumes_and_ends_as_an_uninterrupted_one(shared_dir, tmp_path):
     cfg = functools.partial(pretrain_cfg, shared_dir, tmp_path)
     with pytest.raises(Interrupted):
-        run(cfg("killed", "+callbacks.stop._target_=test_pretrain.StopInSecondEpoch"))
+        train_and_test(cfg("killed", "+callbacks.stop._target_=test_pretrain.StopInSecondEpoch"))
     finished, (work,) = cached(tmp_path)
     assert finished == [] and (work / "checkpoints" / "last.ckpt").is_file()  # nothing half-done is cached
     EpochAtStart.seen.clear()
-    run(cfg("resumed", "+callbacks.epoch._target_=test_pretrain.EpochAtStart"))
+    train_and_test(cfg("resumed", "+callbacks.epoch._target_=test_pretrain.EpochAtStart"))
     assert EpochAtStart.seen == [1, 0]  # the pretraining went on at its second epoch; then the run began
     (resumed,), unfinished = cached(tmp_path)
     assert unfinished == []
-    run(cfg("straight", cache="straight_cache"))
+    train_and_test(cfg("straight", cache="straight_cache"))
     (straight,), _ = cached(tmp_path, "straight_cache")
     assert resumed.name == straight.name  # the key holds the settings, not the folders or callbacks
     assert same(InferenceSpec.load(resumed).weights, InferenceSpec.load(straight).weights)
@@ -123,7 +123,7 @@ def test_a_pretraining_killed_while_writing_its_checkpoint_starts_again(shared_d
     torn.write_bytes(b"PK\x03\x04 half a checkpoint")
     EpochAtStart.seen.clear()
     cfg = pretrain_cfg(shared_dir, tmp_path, "run", "+callbacks.epoch._target_=test_pretrain.EpochAtStart")
-    run(cfg)
+    train_and_test(cfg)
     assert EpochAtStart.seen == [0, 0]  # pretrained from the start, not from the torn file
     assert [p.name for p in cached(tmp_path)[0]] == [f"{key}.ckpt"] and cached(tmp_path)[1] == []
 
@@ -131,7 +131,7 @@ def test_a_pretraining_killed_while_writing_its_checkpoint_starts_again(shared_d
 def test_pretrain_with_init_from_is_one_line_and_fast_dev_run_skips_it(shared_dir, tmp_path):
     cfg = pretrain_cfg(shared_dir, tmp_path, "both", f"init_from={tmp_path / 'some.ckpt'}")
     with pytest.raises(MgcError, match=re.escape("pass pretrain=none to start from init_from")) as err:
-        run(cfg)
+        train_and_test(cfg)
     assert "\n" not in str(err.value)
-    run(pretrain_cfg(shared_dir, tmp_path, "smoke", "+trainer.fast_dev_run=true"))
+    train_and_test(pretrain_cfg(shared_dir, tmp_path, "smoke", "+trainer.fast_dev_run=true"))
     assert cached(tmp_path) == ([], [])  # fast_dev_run writes no checkpoint to start from

@@ -27,8 +27,9 @@ from PIL import Image
 
 from mgc.data import GTZAN
 from mgc.features import MFCC
+from mgc.metrics import RunMetrics
 from mgc.predict import Predictor
-from mgc.train import run
+from mgc.train import train_and_test
 
 pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
 
@@ -45,7 +46,7 @@ NUM_SEGMENTS = 10
 HOP = 512
 FRAMES = math.ceil(SEGMENT / HOP)
 
-#: The short training run: about 6 s on 2 cores once the MFCCs are cached.
+#: The short training run (seconds on 2 cores once the MFCCs are cached).
 TRAIN = ("split=track_70_15_15", "model=mlp", "optim=adam", "scheduler=none", "trainer.max_epochs=10", "logger=none")
 
 
@@ -140,7 +141,7 @@ def mfcc(real_cfg):
 def trained(real_cfg, mfcc):
     """A short MLP run on a track split: 1 validation and 1 test track per genre (10 test tracks)."""
     cfg = real_cfg(*TRAIN)
-    return cfg, run(cfg)
+    return cfg, train_and_test(cfg)
 
 
 def test_discovery_of_the_tarball_layout_ignores_its_clutter_without_warnings(caplog):
@@ -254,22 +255,22 @@ def test_chroma_three_ten_second_segments(real_cfg, lengths):
 
 def test_short_training_run_beats_chance_on_a_track_split(trained, mfcc, real_cfg):
     cfg, metrics = trained
-    assert metrics["split"] == "track_70_15_15" and metrics["test_part"] == "test"
+    assert metrics.split == "track_70_15_15" and metrics.test_part == "test"
     parts = instantiate(cfg.split).assign(mfcc)
     tracks = {p: set(mfcc.tracks[idx].tolist()) for p, idx in parts.items()}
     assert len(tracks["test"]) == len(tracks["val"]) == 10 and not tracks["test"] & tracks["train"]
     # Reached 0.5 track accuracy (5 of 10 test tracks; segment accuracy 0.46) with seed 42 on 2 CPU cores,
     # and 0.5 with seeds 1 and 2 too; chance is 0.1.
-    assert metrics["test"]["track"]["accuracy"] >= 0.3
-    assert metrics["test"]["segment"]["accuracy"] >= 0.25
+    assert metrics.test.track.accuracy >= 0.3
+    assert metrics.test.segment.accuracy >= 0.25
     # deterministic: the same seed on CPU gives the same metrics, so the threshold above is not luck
-    again = run(real_cfg(*TRAIN, run="run-again"))
-    assert (again["val"], again["test"]) == (metrics["val"], metrics["test"])
+    again = train_and_test(real_cfg(*TRAIN, run="run-again"))
+    assert (again.val, again.test) == (metrics.val, metrics.test)
 
 
 def test_predict_names_genres_of_real_clips(trained, mfcc):
     cfg, metrics = trained
-    ckpt = metrics["best_checkpoint"]
+    ckpt = metrics.best_checkpoint
     test_tracks = sorted(set(mfcc.tracks[instantiate(cfg.split).assign(mfcc)["test"]].tolist()))
     paths = {t: _wav(mfcc.track_ids[t]) for t in test_tracks}
     predictor = Predictor(ckpt)
@@ -277,7 +278,7 @@ def test_predict_names_genres_of_real_clips(trained, mfcc):
     assert all(p.segments == int((mfcc.tracks == t).sum()) for t, p in predicted.items())
     # the test tracks classified from their files score the run's test track accuracy
     right = [p.ranking[0][0] == mfcc.class_names[mfcc.track_labels[t]] for t, p in predicted.items()]
-    assert np.mean(right) == pytest.approx(metrics["test"]["track"]["accuracy"], abs=1e-6)
+    assert np.mean(right) == pytest.approx(metrics.test.track.accuracy, abs=1e-6)
 
     chosen = test_tracks[:3]
     proc = cli("mgc.predict", f"ckpt={ckpt}", f"files=[{','.join(str(paths[t]) for t in chosen)}]", cwd=ROOT)
@@ -298,9 +299,9 @@ def test_five_fold_cross_validation_on_real_clips_beats_chance(workdir):
     overrides += [f"paths.cache_dir={workdir / 'cache'}", "callbacks.progress_bar.refresh_rate=0"]
     proc = cli(str(ROOT / "train.py"), "-m", *overrides, cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = [json.loads(p.read_text()) for p in (workdir / "cv").glob("multirun/*/*/*/metrics.json")]
-    assert sorted(r["split"] for r in runs) == [f"kfold5.fold{i}" for i in range(5)]
-    assert sum(r["test"]["tracks"] for r in runs) == 50  # each real track tested exactly once
+    runs = [RunMetrics.read(p) for p in (workdir / "cv").glob("multirun/*/*/*/metrics.json")]
+    assert sorted(r.split for r in runs) == [f"kfold5.fold{i}" for i in range(5)]
+    assert sum(r.test.tracks for r in runs) == 50  # each real track tested exactly once
     (summary,) = json.loads(next((workdir / "cv").glob("multirun/*/*/report/summary.json")).read_text()).values()
     # 0.60 +- 0.24 track accuracy on 2 CPU cores (README, Accuracy on real music); chance is 0.1
     assert summary["test.track.accuracy"]["mean"] >= 0.35 and summary["test.track.accuracy"]["n"] == 5
@@ -343,7 +344,7 @@ def test_kaggle_table_mlp_on_the_filtered_split_reaches_the_target(tmp_path):
         "logger=none",
         tiny=False,
     )
-    metrics = run(cfg)
+    metrics = train_and_test(cfg)
     GlobalHydra.instance().clear()
-    assert metrics["test"]["tracks"] == 290 and metrics["test_part"] == "test"
-    assert metrics["test"]["track"]["accuracy"] >= 0.45
+    assert metrics.test.tracks == 290 and metrics.test_part == "test"
+    assert metrics.test.track.accuracy >= 0.45

@@ -16,15 +16,14 @@ from typing import ClassVar
 import lightning.pytorch as L
 import pytest
 import torch
-from helpers import JOURNAL, NARROW, ROOT, compose_cfg
+from helpers import JOURNAL, NARROW, ROOT, compose_cfg, option_config
 from hydra.utils import get_class, instantiate
-from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.optim import lr_scheduler
 
 from mgc.checkpoint import InferenceSpec
 from mgc.errors import MgcError
-from mgc.train import CONF_DIR, build_datamodule, run
+from mgc.train import build_datamodule, train_and_test
 
 pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
 
@@ -66,13 +65,13 @@ def adam_run(shared_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("adam_run")
     overrides = [*QUICK, "optim=adam", "optim.lr=0.05", "scheduler=none", "datamodule.batch_size=16"]
     cfg = compose_cfg(shared_dir, tmp / "outputs", tmp / "run", *overrides, "trainer.max_epochs=3")
-    metrics = run(cfg)
+    metrics = train_and_test(cfg)
     return metrics, overrides
 
 
 def test_best_checkpoint_is_the_best_epoch_of_the_run(adam_run):
     metrics, _ = adam_run
-    history = load(Path(metrics["run_dir"]) / "checkpoints" / "last.ckpt")["mgc_history"]
+    history = load(Path(metrics.run_dir) / "checkpoints" / "last.ckpt")["mgc_history"]
     assert [h["epoch"] for h in history] == [0, 1, 2]
     accs = [h["val/acc"] for h in history]
     assert len(set(accs)) > 1, f"val/acc constant over the run {accs}: the check below could not tell epochs apart"
@@ -81,12 +80,12 @@ def test_best_checkpoint_is_the_best_epoch_of_the_run(adam_run):
     # last epoch or one of mode=min would be another file.
     assert best_epoch != history[-1]["epoch"] and max(accs) != min(accs), accs
 
-    best = Path(metrics["best_checkpoint"])
-    assert best.parent == Path(metrics["run_dir"]) / "checkpoints" and best.name != "last.ckpt"
+    best = Path(metrics.best_checkpoint)
+    assert best.parent == Path(metrics.run_dir) / "checkpoints" and best.name != "last.ckpt"
     assert load(best)["epoch"] == best_epoch
     assert best.name.startswith(f"epoch{best_epoch:03d}-")
-    assert metrics["val"]["segment"]["accuracy"] == pytest.approx(accs[best_epoch], abs=1e-6)
-    assert metrics["val"]["segment"]["accuracy"] != pytest.approx(accs[-1], abs=1e-6)
+    assert metrics.val.segment.accuracy == pytest.approx(accs[best_epoch], abs=1e-6)
+    assert metrics.val.segment.accuracy != pytest.approx(accs[-1], abs=1e-6)
 
 
 def test_test_only_reproduces_the_checkpoint_not_the_seed(adam_run, make_cfg, tmp_path):
@@ -96,19 +95,19 @@ def test_test_only_reproduces_the_checkpoint_not_the_seed(adam_run, make_cfg, tm
     other_seed = ["seed=7", "split.seed=42", "datamodule.seed=42"]
     cfg = make_cfg(*overrides, *other_seed, "train=false", f"ckpt_path={trained['best_checkpoint']}")
     cfg.paths.run_dir = str(tmp_path / "test_only_best")
-    again = run(cfg)
-    assert again["seed"] == 7 and again["test"]["segments"] == trained["test"]["segments"]
-    assert again["test"]["loss"] == pytest.approx(trained["test"]["loss"], rel=1e-6)
-    assert again["test"]["segment"]["confusion"] == trained["test"]["segment"]["confusion"]
-    assert again["test"]["track"]["confusion"] == trained["test"]["track"]["confusion"]
+    again = train_and_test(cfg)
+    assert again.seed == 7 and again.test.segments == trained["test"]["segments"]
+    assert again.test.loss == pytest.approx(trained["test"]["loss"], rel=1e-6)
+    assert again.test.segment.confusion == trained["test"]["segment"]["confusion"]
+    assert again.test.track.confusion == trained["test"]["track"]["confusion"]
 
     # Another checkpoint of the same run (the last epoch, not the best) tests differently.
     last = Path(trained["run_dir"]) / "checkpoints" / "last.ckpt"
     assert load(last)["epoch"] != load(trained["best_checkpoint"])["epoch"]
     cfg = make_cfg(*overrides, *other_seed, "train=false", f"ckpt_path={last}")
     cfg.paths.run_dir = str(tmp_path / "test_only_last")
-    other = run(cfg)
-    assert other["test"]["loss"] != pytest.approx(trained["test"]["loss"], rel=1e-4)
+    other = train_and_test(cfg)
+    assert other.test.loss != pytest.approx(trained["test"]["loss"], rel=1e-4)
 
 
 def test_test_only_normalises_with_the_checkpoint_statistics(adam_run, make_cfg, tmp_path):
@@ -116,7 +115,7 @@ def test_test_only_normalises_with_the_checkpoint_statistics(adam_run, make_cfg,
     trained, overrides = adam_run
     ckpt = trained["best_checkpoint"]
     cfg = make_cfg(*overrides, "seed=7", "train=false", f"ckpt_path={ckpt}")
-    again = run(cfg)
+    again = train_and_test(cfg)
     # the same test part, scored by hand with the checkpoint's weights and its training statistics
     datamodule = build_datamodule(cfg)
     state = load(ckpt)
@@ -127,14 +126,16 @@ def test_test_only_normalises_with_the_checkpoint_statistics(adam_run, make_cfg,
     model.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items()})
     with torch.no_grad():
         loss = torch.nn.functional.cross_entropy(model.eval()(x), y).item()
-    assert again["test"]["loss"] == pytest.approx(loss, rel=1e-5)
-    assert again["test"]["segments"] == len(y)
+    assert again.test.loss == pytest.approx(loss, rel=1e-5)
+    assert again.test.segments == len(y)
 
 
 def test_schedules_count_epochs_in_real_steps_when_max_steps_cuts_training(make_cfg):
     """24-segment batches of 80 training segments: 4 steps an epoch, so the 2-epoch cosine period is 8 steps."""
-    metrics = run(make_cfg(*QUICK, "datamodule.batch_size=24", "trainer.max_epochs=3", "+trainer.max_steps=6"))
-    state = load(Path(metrics["run_dir"]) / "checkpoints" / "last.ckpt")
+    metrics = train_and_test(
+        make_cfg(*QUICK, "datamodule.batch_size=24", "trainer.max_epochs=3", "+trainer.max_steps=6")
+    )
+    state = load(Path(metrics.run_dir) / "checkpoints" / "last.ckpt")
     assert state["global_step"] == 6
     assert state["lr_schedulers"][0]["T_0"] == 2 * math.ceil(80 / 24)
 
@@ -185,13 +186,13 @@ def test_logged_learning_rate_is_the_configured_schedule(make_cfg, scheduler):
         "callbacks.lr_monitor.logging_interval=step",
         "trainer.log_every_n_steps=1",
     )
-    metrics = run(cfg)
+    metrics = train_and_test(cfg)
 
     # Steps per epoch, counted from the split itself: every training segment once, the last batch partial.
     dm = build_datamodule(cfg)
     dm.setup()
     n_train = len(dm.parts["train"])
-    assert n_train + metrics["val"]["segments"] + metrics["test"]["segments"] == len(dm.data.x)
+    assert n_train + metrics.val.segments + metrics.test.segments == len(dm.data.x)
     assert n_train % batch_size, "pick a batch size that leaves a partial last batch"
     steps_per_epoch = math.ceil(n_train / batch_size)
 
@@ -229,10 +230,10 @@ def test_optimizer_class_and_weight_decay_are_the_configured_ones(make_cfg, opti
         "trainer.max_epochs=1",
         RECORD,
     )
-    metrics = run(cfg)
+    metrics = train_and_test(cfg)
     assert Recorder.seen and {s["optimizer"] for s in Recorder.seen} == {name}
 
-    ckpt = load(Path(metrics["run_dir"]) / "checkpoints" / "last.ckpt")
+    ckpt = load(Path(metrics.run_dir) / "checkpoints" / "last.ckpt")
     (state,) = ckpt["optimizer_states"]
     (group,) = state["param_groups"]
     assert group["weight_decay"] == 0.02 and group["lr"] == pytest.approx(0.003)
@@ -253,10 +254,10 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(make_cfg
         "scheduler=none",
         "trainer.max_epochs=10",
     )
-    metrics = run(cfg)
-    assert metrics["epochs"] < 10
-    assert metrics["epochs"] == patience + 1
-    history = load(Path(metrics["run_dir"]) / "checkpoints" / "last.ckpt")["mgc_history"]
+    metrics = train_and_test(cfg)
+    assert metrics.epochs < 10
+    assert metrics.epochs == patience + 1
+    history = load(Path(metrics.run_dir) / "checkpoints" / "last.ckpt")["mgc_history"]
     assert [h["epoch"] for h in history] == list(range(patience + 1))
 
 
@@ -294,9 +295,9 @@ def test_readme_journal_row_matches_the_composed_config(make_cfg, name):
     assert row["journal entry"] and re.search(r"[A-Za-z]", row["journal entry"])
     assert cfg.task_name == name
     assert row["features"] == choices["features"]
-    assert cfg.features._target_ == OmegaConf.load(CONF_DIR / "features" / f"{row['features']}.yaml")._target_
+    assert cfg.features._target_ == option_config("features", row["features"])._target_
     assert row["model"] == choices["model"]
-    assert cfg.model._target_ == OmegaConf.load(CONF_DIR / "model" / f"{row['model']}.yaml")._target_
+    assert cfg.model._target_ == option_config("model", row["model"])._target_
     assert row["split"] == cfg.split.name == choices["split"]
     assert row["optim"] == choices["optim"] == cfg.optim._target_.rsplit(".", 1)[1].lower()
     assert float(row["lr"]) == cfg.optim.lr
@@ -322,22 +323,22 @@ class WeightsAtStart(L.Callback):
 
 def test_init_from_starts_training_from_the_checkpoints_weights(shared_dir, tmp_path):
     cfg = functools.partial(one_epoch_cfg, shared_dir, tmp_path)
-    pretrained = run(cfg("pretrained", "seed=1"))["best_checkpoint"]
+    pretrained = train_and_test(cfg("pretrained", "seed=1"))["best_checkpoint"]
     WeightsAtStart.seen.clear()
     record = "+callbacks.weights._target_=test_run_claims.WeightsAtStart"
-    tuned = run(cfg("tuned", f"init_from={pretrained}", record))
-    run(cfg("fresh", record))
+    tuned = train_and_test(cfg("tuned", f"init_from={pretrained}", record))
+    train_and_test(cfg("fresh", record))
     started, fresh = WeightsAtStart.seen
     weights = InferenceSpec.load(pretrained).weights
     assert started.keys() == weights.keys()
     assert all(torch.equal(started[k], weights[k]) for k in weights)
     assert not all(torch.equal(fresh[k], weights[k]) for k in weights)  # without it, the seed's own start
-    assert tuned["epochs"] == 1 and tuned["test"]["segments"] > 0
+    assert tuned.epochs == 1 and tuned.test.segments > 0
 
 
 def test_init_from_a_checkpoint_that_does_not_fit_is_one_line(shared_dir, tmp_path):
     cfg = functools.partial(one_epoch_cfg, shared_dir, tmp_path)
-    linear = run(cfg("linear"))["best_checkpoint"]
+    linear = train_and_test(cfg("linear"))["best_checkpoint"]
     cases = [
         (f"init_from={tmp_path}/none.ckpt", "does not exist"),
         (f"init_from={tmp_path}/linear/metrics.json", "is not an mgc checkpoint"),
@@ -347,7 +348,7 @@ def test_init_from_a_checkpoint_that_does_not_fit_is_one_line(shared_dir, tmp_pa
     for override, message in cases:
         overrides = [override] if override.startswith("init_from") else [f"init_from={linear}", override]
         with pytest.raises(MgcError, match=re.escape(message)) as err:
-            run(cfg("bad", *overrides))
+            train_and_test(cfg("bad", *overrides))
         assert "\n" not in str(err.value) and "init_from=" in str(err.value)
 
 
@@ -375,8 +376,8 @@ def test_gpu_ddp_and_slurm_configs_compose(make_cfg):
 def test_threads_setting_reaches_torch(make_cfg, threads):
     before = torch.get_num_threads()
     try:
-        metrics = run(make_cfg(*QUICK, f"threads={threads}", "+trainer.fast_dev_run=true"))
-        assert metrics["threads"] == threads
+        metrics = train_and_test(make_cfg(*QUICK, f"threads={threads}", "+trainer.fast_dev_run=true"))
+        assert metrics.threads == threads
     finally:
         torch.set_num_threads(before)
 
@@ -385,12 +386,12 @@ def test_threads_setting_reaches_torch(make_cfg, threads):
 def test_trainer_gpu_trains_on_cuda(make_cfg):
     Recorder.seen.clear()
     cfg = make_cfg("trainer=gpu", "model=mlp", "logger=none", "trainer.max_epochs=1", RECORD)
-    metrics = run(cfg)
+    metrics = train_and_test(cfg)
     assert Recorder.seen
     assert {(s["device"], s["module_device"], s["batch_device"]) for s in Recorder.seen} == {("cuda", "cuda", "cuda")}
-    assert metrics["epochs"] == 1 and metrics["test"]["segments"] > 0
-    assert 0 <= metrics["test"]["segment"]["accuracy"] <= 1 and math.isfinite(metrics["test"]["loss"])
-    assert load(metrics["best_checkpoint"])["epoch"] == 0
+    assert metrics.epochs == 1 and metrics.test.segments > 0
+    assert 0 <= metrics.test.segment.accuracy <= 1 and math.isfinite(metrics.test.loss)
+    assert load(metrics.best_checkpoint)["epoch"] == 0
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -406,7 +407,7 @@ def test_trainer_gpu_trains_on_cuda(make_cfg):
 def test_trainer_gpu_gives_the_same_metrics_twice(shared_dir, tmp_path, overrides):
     """trainer=gpu is deterministic: global pooling by reductions, cuDNN's deterministic kernels, no autotuning."""
     runs = [
-        run(
+        train_and_test(
             compose_cfg(
                 shared_dir,
                 tmp_path / "outputs",
@@ -419,5 +420,5 @@ def test_trainer_gpu_gives_the_same_metrics_twice(shared_dir, tmp_path, override
         )
         for i in (0, 1)
     ]
-    assert runs[0]["test"]["segments"] > 0
-    assert (runs[0]["val"], runs[0]["test"]) == (runs[1]["val"], runs[1]["test"])
+    assert runs[0].test.segments > 0
+    assert (runs[0].val, runs[0].test) == (runs[1].val, runs[1].test)

@@ -19,7 +19,7 @@ from mgc.checkpoint import InferenceSpec
 from mgc.features import LogMel
 from mgc.models import ShortChunkCNN, StatsLinear
 from mgc.models.blocks import GlobalPool
-from mgc.train import run
+from mgc.train import train_and_test
 
 SR = 22050
 SEGMENT = 3 * SR
@@ -233,13 +233,13 @@ def test_a_short_run_of_the_short_chunk_cnn_on_logmel(make_cfg):
     cfg = make_cfg(
         "features=logmel", "model=short_chunk_cnn", "model.channels=[8,8,16,16,16,16,32]", "trainer.max_epochs=2"
     )
-    metrics = run(cfg)
-    assert metrics["choices"]["features"] == "logmel" and metrics["choices"]["model"] == "short_chunk_cnn"
-    assert metrics["epochs"] == 2 and metrics["test"]["segments"] > 0
-    assert 0 <= metrics["test"]["track"]["accuracy"] <= 1
+    metrics = train_and_test(cfg)
+    assert metrics.choices["features"] == "logmel" and metrics.choices["model"] == "short_chunk_cnn"
+    assert metrics.epochs == 2 and metrics.test.segments > 0
+    assert 0 <= metrics.test.track.accuracy <= 1
     saved = json.loads((Path(cfg.paths.run_dir) / "metrics.json").read_text())
-    assert saved["test"]["segment"]["accuracy"] == metrics["test"]["segment"]["accuracy"]
-    spec = InferenceSpec.load(metrics["best_checkpoint"])
+    assert saved["test"]["segment"]["accuracy"] == metrics.test.segment.accuracy
+    spec = InferenceSpec.load(metrics.best_checkpoint)
     assert spec.input_shape == [1, 128, 130]
     model = spec.build_model()  # what predict builds: this architecture, with these widths
     assert isinstance(model, ShortChunkCNN) and model.head[-1].in_features == 32

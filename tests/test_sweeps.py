@@ -12,6 +12,8 @@ import pytest
 import yaml
 from helpers import TINY, hparams_of
 
+from mgc.metrics import RunMetrics
+
 pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +47,7 @@ def job_dirs(tmp_path: Path) -> list[Path]:
 
 def test_lr_multirun_gives_three_named_runs_with_hparams(tmp_path, shared_dir):
     out = train_cli(tmp_path, shared_dir, "-m", "optim.lr=1e-4,1e-3,1e-2", "trainer.max_epochs=2")
-    dirs = sorted(job_dirs(tmp_path), key=lambda d: json.loads((d / "metrics.json").read_text())["lr"])
+    dirs = sorted(job_dirs(tmp_path), key=lambda d: RunMetrics.read(d / "metrics.json").lr)
     # each job is named by its overrides (the paths.* plumbing excluded), so TensorBoard lists it by them
     assert [("optim.lr=" + lr) in d.name.split(",") for d, lr in zip(dirs, ("0.0001", "0.001", "0.01"))] == [True] * 3
     assert not any("paths." in d.name for d in dirs)
@@ -54,7 +56,7 @@ def test_lr_multirun_gives_three_named_runs_with_hparams(tmp_path, shared_dir):
         hparams, tags = hparams_of(d)
         assert hparams["lr"] == pytest.approx(lr) and hparams["model"] == "linear"
         assert {"train/loss", "train/acc", "val/loss", "val/acc", "val/track_acc", "hp/test_track_acc"} <= tags
-        assert json.loads((d / "metrics.json").read_text())["lr"] == pytest.approx(lr)
+        assert RunMetrics.read(d / "metrics.json").lr == pytest.approx(lr)
     assert "sweep summary (3 jobs)" in out.stdout
     table = (dirs[0].parent / "report" / "results.md").read_text()
     assert all(f"optim.lr={lr}," in table for lr in ("0.0001", "0.001", "0.01"))
@@ -72,7 +74,7 @@ def test_a_sweep_over_experiments_keeps_each_job_in_its_own_folder_of_one_sweep(
     dirs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
     assert len(dirs) == 2 and dirs[0].name.startswith("feb27_mlp_") and dirs[1].name.startswith("mar01_lstm_")
     assert dirs[0].name.removeprefix("feb27_mlp_") == dirs[1].name.removeprefix("mar01_lstm_")  # the same overrides
-    assert [json.loads((d / "metrics.json").read_text())["choices"]["model"] for d in dirs] == ["mlp", "lstm"]
+    assert [RunMetrics.read(d / "metrics.json").choices["model"] for d in dirs] == ["mlp", "lstm"]
     assert all(len(list((d / "checkpoints").glob("*.ckpt"))) == 2 for d in dirs)  # best and last, nobody else's
     assert "sweep summary (2 jobs)" in out.stdout
     table = (sweep / "report" / "results.md").read_text()
@@ -110,18 +112,18 @@ def test_joblib_launcher_runs_two_jobs_with_a_share_of_the_threads(tmp_path, sha
     dirs = job_dirs(tmp_path)
     assert len(dirs) == 2
     share = max(1, joblib.cpu_count() // 2)  # the cores this process may use, halved
-    assert [json.loads((d / "metrics.json").read_text())["threads"] for d in dirs] == [share, share]
+    assert [RunMetrics.read(d / "metrics.json").threads for d in dirs] == [share, share]
 
 
 def test_ddp_on_cpu_with_two_processes(tmp_path, shared_dir):
     out = train_cli(
         tmp_path, shared_dir, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_epochs=2"
     )
-    metrics = [json.loads(p.read_text()) for p in tmp_path.glob("runs/*/*/metrics.json")]
+    metrics = [RunMetrics.read(p) for p in tmp_path.glob("runs/*/*/metrics.json")]
     assert len(metrics) == 1  # only rank 0 writes
     m = metrics[0]
-    assert m["world_size"] == 2
-    assert m["test"]["segments"] == 40  # every test segment scored once, gathered from both ranks
+    assert m.world_size == 2
+    assert m.test.segments == 40  # every test segment scored once, gathered from both ranks
     assert sum(line.startswith("split track_80_10_10 (") for line in out.stdout.splitlines()) == 1
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in out.stdout + out.stderr
 

@@ -18,7 +18,7 @@ from mgc.errors import MgcError
 from mgc.models import Linear
 from mgc.module import GenreClassifier
 from mgc.scheduler import constant
-from mgc.train import run
+from mgc.train import train_and_test
 
 pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
 
@@ -38,9 +38,9 @@ def test_fast_dev_run_every_model_on_every_feature(make_cfg, model, feature):
         "+trainer.fast_dev_run=true",
         *NARROW.get(model, []),
     )
-    metrics = run(cfg)
-    assert metrics["test"]["segments"] > 0 and 0 <= metrics["test"]["track"]["accuracy"] <= 1
-    assert metrics["choices"]["model"] == model and metrics["choices"]["features"] == feature
+    metrics = train_and_test(cfg)
+    assert metrics.test.segments > 0 and 0 <= metrics.test.track.accuracy <= 1
+    assert metrics.choices["model"] == model and metrics.choices["features"] == feature
 
 
 @pytest.mark.parametrize(
@@ -48,19 +48,19 @@ def test_fast_dev_run_every_model_on_every_feature(make_cfg, model, feature):
 )
 @pytest.mark.parametrize("optim", ["adam", "rmsprop", "sgd", "adamw"])
 def test_every_split_and_optimizer_composes_and_runs(make_cfg, split, optim):
-    metrics = run(make_cfg(f"split={split}", f"optim={optim}", "model=linear", "+trainer.fast_dev_run=true"))
-    assert metrics["split"] == split
-    assert metrics["test_part"] == ("test" if split.count("_") == 3 else "val")
+    metrics = train_and_test(make_cfg(f"split={split}", f"optim={optim}", "model=linear", "+trainer.fast_dev_run=true"))
+    assert metrics.split == split
+    assert metrics.test_part == ("test" if split.count("_") == 3 else "val")
 
 
 def test_a_short_real_run_beats_chance_and_writes_every_output(make_cfg, tmp_path):
     cfg = make_cfg("model=mlp", "optim=adam", "scheduler=none", "trainer.max_epochs=12", "datamodule.batch_size=16")
-    metrics = run(cfg)
-    assert metrics["test"]["track"]["accuracy"] >= 0.4  # 10 genres: chance is 0.1
-    assert metrics["val"]["segment"]["accuracy"] >= 0.4
+    metrics = train_and_test(cfg)
+    assert metrics.test.track.accuracy >= 0.4  # 10 genres: chance is 0.1
+    assert metrics.val.segment.accuracy >= 0.4
     run_dir = Path(cfg.paths.run_dir)
     saved = json.loads((run_dir / "metrics.json").read_text())
-    assert saved["test"]["segment"]["accuracy"] == metrics["test"]["segment"]["accuracy"]
+    assert saved["test"]["segment"]["accuracy"] == metrics.test.segment.accuracy
     assert set(saved["test"]["track"]["per_class"]["rock"]) == {"precision", "recall", "f1"}
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert Path(saved["best_checkpoint"]).is_file()
@@ -70,32 +70,32 @@ def test_a_short_real_run_beats_chance_and_writes_every_output(make_cfg, tmp_pat
 
 
 def test_resume_from_last_checkpoint_continues_the_epoch_count(make_cfg, tmp_path):
-    first = run(make_cfg("model=linear", "trainer.max_epochs=2"))
-    last = Path(first["run_dir"]) / "checkpoints" / "last.ckpt"
+    first = train_and_test(make_cfg("model=linear", "trainer.max_epochs=2"))
+    last = Path(first.run_dir) / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["epoch"] == 1
     second_cfg = make_cfg("model=linear", "trainer.max_epochs=4", f"ckpt_path={last}")
     second_cfg.paths.run_dir = str(tmp_path / "resumed")
-    second = run(second_cfg)
-    assert second["epochs"] == 4
-    ckpt = torch.load(Path(second["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True)
+    second = train_and_test(second_cfg)
+    assert second.epochs == 4
+    ckpt = torch.load(Path(second.run_dir) / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["epoch"] == 3
     assert [h["epoch"] for h in ckpt["mgc_history"]] == [0, 1, 2, 3]  # the curves survive the resume
 
 
 def test_test_only_from_a_checkpoint(make_cfg, tmp_path):
-    first = run(make_cfg("model=linear", "trainer.max_epochs=1"))
+    first = train_and_test(make_cfg("model=linear", "trainer.max_epochs=1"))
     cfg = make_cfg("model=linear", "train=false", f"ckpt_path={first['best_checkpoint']}")
     cfg.paths.run_dir = str(tmp_path / "test_only")
-    again = run(cfg)
-    assert again["test"]["segment"]["accuracy"] == first["test"]["segment"]["accuracy"]
+    again = train_and_test(cfg)
+    assert again.test.segment.accuracy == first.test.segment.accuracy
 
 
 def test_same_seed_same_metrics(make_cfg, tmp_path):
-    a = run(make_cfg("model=mlp", "trainer.max_epochs=2"))
+    a = train_and_test(make_cfg("model=mlp", "trainer.max_epochs=2"))
     cfg = make_cfg("model=mlp", "trainer.max_epochs=2")
     cfg.paths.run_dir = str(tmp_path / "again")
-    b = run(cfg)
-    assert a["test"]["segment"] == b["test"]["segment"] and a["val"]["track"] == b["val"]["track"]
+    b = train_and_test(cfg)
+    assert a.test.segment == b.test.segment and a.val.track == b.val.track
 
 
 @pytest.mark.parametrize(
@@ -116,7 +116,7 @@ def test_bad_values_fail_with_one_line(make_cfg, override, message, monkeypatch)
 
     monkeypatch.setattr(Extractor, "extract", no_extraction)  # the one entry to features, cached or not
     with pytest.raises(MgcError, match=message) as err:
-        run(make_cfg(override, "+trainer.fast_dev_run=true", tiny=not override.startswith("data=")))
+        train_and_test(make_cfg(override, "+trainer.fast_dev_run=true", tiny=not override.startswith("data=")))
     assert "\n" not in str(err.value)
 
 
@@ -179,7 +179,7 @@ def test_cli_end_to_end(tmp_path, shared_dir):
 def test_compiled_model_trains_like_the_eager_one_and_keeps_checkpoint_keys(make_cfg, tmp_path, monkeypatch):
     from mgc.predict import Predictor
 
-    eager = run(make_cfg("model=mlp", "trainer.max_epochs=1"))
+    eager = train_and_test(make_cfg("model=mlp", "trainer.max_epochs=1"))
     compiled_models = []
     real_compile = torch.nn.Module.compile
 
@@ -190,13 +190,13 @@ def test_compiled_model_trains_like_the_eager_one_and_keeps_checkpoint_keys(make
     monkeypatch.setattr(torch.nn.Module, "compile", spy)
     cfg = make_cfg("model=mlp", "trainer.max_epochs=1", "module.compile=true")
     cfg.paths.run_dir = str(tmp_path / "compiled")
-    compiled = run(cfg)
+    compiled = train_and_test(cfg)
     assert compiled_models == ["MLP"]
     # Fused kernels round differently, so the numbers agree closely, not to the bit.
-    assert compiled["test"]["loss"] == pytest.approx(eager["test"]["loss"], rel=1e-3)
-    state = torch.load(compiled["best_checkpoint"], weights_only=True)["state_dict"]
+    assert compiled.test.loss == pytest.approx(eager.test.loss, rel=1e-3)
+    state = torch.load(compiled.best_checkpoint, weights_only=True)["state_dict"]
     assert not [k for k in state if "_orig_mod" in k]  # compiled in place: checkpoints stay portable
-    ((model, _, _),) = Predictor(compiled["best_checkpoint"]).members
+    ((model, _, _),) = Predictor(compiled.best_checkpoint).members
     weights = model.state_dict()  # an eager model loads them strictly
     assert all(torch.equal(v, state[f"model.{k}"]) for k, v in weights.items())
 
@@ -217,8 +217,8 @@ def test_compiled_model_trains_like_the_eager_one_and_keeps_checkpoint_keys(make
 )
 def test_scheduler_logger_and_callback_options_run(make_cfg, option):
     cfg = make_cfg(option, "model=linear", "trainer.max_epochs=2")
-    metrics = run(cfg)
-    assert metrics["epochs"] == 2 and metrics["test"]
+    metrics = train_and_test(cfg)
+    assert metrics.epochs == 2 and metrics.test
     run_dir = Path(cfg.paths.run_dir)
     assert (run_dir / "csv" / "metrics.csv").is_file() == (option == "logger=csv")
     assert bool(list(run_dir.glob("tb/events.*"))) == (option not in ("logger=csv", "logger=none"))
@@ -228,10 +228,10 @@ def test_a_split_without_validation_trains_on_a_fixed_schedule_and_tests_the_las
     cfg = make_cfg(
         "split=kfold", "split.folds=4", "split.val_fraction=0", "callbacks=early_stopping", "trainer.max_epochs=3"
     )
-    metrics = run(cfg)
-    assert metrics["epochs"] == 3  # early stopping watches val/loss: left out, not stopping on nothing
-    assert metrics["val"] == {} and metrics["test"]["segments"] == 40  # one of 4 tracks per genre, 4 segments
-    assert Path(metrics["best_checkpoint"]) == Path(cfg.paths.run_dir) / "checkpoints" / "last.ckpt"
+    metrics = train_and_test(cfg)
+    assert metrics.epochs == 3  # early stopping watches val/loss: left out, not stopping on nothing
+    assert metrics.val == {} and metrics.test.segments == 40  # one of 4 tracks per genre, 4 segments
+    assert Path(metrics.best_checkpoint) == Path(cfg.paths.run_dir) / "checkpoints" / "last.ckpt"
     assert [p.name for p in (Path(cfg.paths.run_dir) / "checkpoints").iterdir()] == ["last.ckpt"]
 
 
@@ -239,26 +239,26 @@ def test_all_tracks_trains_a_final_model_on_everything_and_tests_nothing(make_cf
     from mgc.predict import Predictor
 
     cfg = make_cfg("split=all_tracks", "model=linear", "trainer.max_epochs=2")
-    metrics = run(cfg)
-    assert metrics["split"] == "all_tracks" and metrics["val"] == {} and metrics["test"] == {}
-    assert metrics["test_part"] is None and "nothing held out" in capsys.readouterr().out
-    ckpt = torch.load(metrics["best_checkpoint"], weights_only=True)
-    assert ckpt["epoch"] == 1 and Path(metrics["best_checkpoint"]).name == "last.ckpt"
-    assert not Predictor(metrics["best_checkpoint"]).predict(next(iter(Path(cfg.data.root).rglob("*.wav")))).error
+    metrics = train_and_test(cfg)
+    assert metrics.split == "all_tracks" and metrics.val == {} and metrics.test == {}
+    assert metrics.test_part is None and "nothing held out" in capsys.readouterr().out
+    ckpt = torch.load(metrics.best_checkpoint, weights_only=True)
+    assert ckpt["epoch"] == 1 and Path(metrics.best_checkpoint).name == "last.ckpt"
+    assert not Predictor(metrics.best_checkpoint).predict(next(iter(Path(cfg.data.root).rglob("*.wav")))).error
     with pytest.raises(MgcError, match=r"^scheduler=plateau watches val/loss, but split all_tracks has no valid"):
-        run(make_cfg("split=all_tracks", "scheduler=plateau", "model=linear", "trainer.max_epochs=1"))
+        train_and_test(make_cfg("split=all_tracks", "scheduler=plateau", "model=linear", "trainer.max_epochs=1"))
 
 
 def test_training_from_a_data_10_json(make_cfg, tiny_source, tmp_path):
     from mgc.features import MFCC, export_json
 
     path = export_json(MFCC(cache_dir=tmp_path / "c").extract(tiny_source), tmp_path / "data_10.json")
-    metrics = run(
+    metrics = train_and_test(
         make_cfg(f"features.json_path={path}", "split=segment_90_10", "model=linear", "+trainer.fast_dev_run=true")
     )
-    assert metrics["data"] == "json:data_10.json" and metrics["test_part"] == "val"
+    assert metrics.data == "json:data_10.json" and metrics.test_part == "val"
     with pytest.raises(MgcError, match="needs track ids"):
-        run(make_cfg(f"features.json_path={path}", "model=linear", "+trainer.fast_dev_run=true"))
+        train_and_test(make_cfg(f"features.json_path={path}", "model=linear", "+trainer.fast_dev_run=true"))
 
 
 def test_extract_script_on_a_gtzan_layout_folder(tiny_source, tmp_path):

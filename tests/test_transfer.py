@@ -15,7 +15,7 @@ from mgc.features import MusicnnMel
 from mgc.metrics import RunMetrics
 from mgc.models import MusicnnClassifier
 from mgc.predict import Predictor
-from mgc.train import run
+from mgc.train import train_and_test
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def _metadata(run_dir: Path) -> list[dict[str, str]]:
 
 def test_a_probe_run_shows_each_tracks_mean_embedding_in_the_projector(make_cfg, tmp_path):
     cfg = make_cfg("features=musicnn", "model=linear", "split=track_70_15_15", "trainer.max_epochs=1")
-    run(cfg)
+    train_and_test(cfg)
     rows = _metadata(tmp_path / "run")
     assert len(rows) == 40 and {r["split"] for r in rows} == {"train", "val", "test"}
     assert sum(r["split"] == "train" for r in rows) == 20  # 2 of each genre's 4 tracks, stratified
@@ -39,7 +39,7 @@ def test_a_probe_run_shows_each_tracks_mean_embedding_in_the_projector(make_cfg,
 
 
 def test_features_that_are_not_embeddings_write_no_projector(make_cfg, tmp_path):
-    run(make_cfg("model=linear", "trainer.max_epochs=1"))
+    train_and_test(make_cfg("model=linear", "trainer.max_epochs=1"))
     assert list((tmp_path / "run" / "tb").glob("events.*"))
     assert not (tmp_path / "run" / "tb" / "projector_config.pbtxt").exists()
 
@@ -54,8 +54,8 @@ def test_fine_tuning_trains_the_pretrained_encoder_through_train_py(make_cfg, tm
         "datamodule.batch_size=8",
         "logger=none",
     )
-    metrics = run(cfg)
-    ckpt = torch.load(metrics["best_checkpoint"], weights_only=True)
+    metrics = train_and_test(cfg)
+    ckpt = torch.load(metrics.best_checkpoint, weights_only=True)
     state = ckpt["state_dict"]
     assert state["model.encoder.tags.weight"].shape == (10, 200)  # the genre head in place of the 50 tags
     assert ckpt["mgc_inference"]["mean"] is None  # musicnn's input is not standardised
@@ -68,7 +68,7 @@ def test_fine_tuning_trains_the_pretrained_encoder_through_train_py(make_cfg, tm
     patches, _ = MusicnnMel(segments_per_clip=None).clip(clip)
     with torch.no_grad():
         expected = torch.softmax(torch.log_softmax(model.eval()(torch.from_numpy(patches)), 1).mean(0), 0)
-    got = dict(Predictor(metrics["best_checkpoint"]).predict(clip).ranking)
+    got = dict(Predictor(metrics.best_checkpoint).predict(clip).ranking)
     assert [got[g] for g in ckpt["mgc_inference"]["class_names"]] == pytest.approx(expected.tolist(), abs=1e-5)
 
 
@@ -104,5 +104,5 @@ class TestOnRealClips:
             "logger=none",
             tiny=False,
         )
-        metrics = RunMetrics.read(Path(run(cfg)["run_dir"]) / "metrics.json")
+        metrics = RunMetrics.read(Path(train_and_test(cfg).run_dir) / "metrics.json")
         assert metrics.test.track.accuracy >= 0.5  # chance is 0.1: ten tracks, ten genres

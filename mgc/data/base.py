@@ -16,6 +16,10 @@ Sources: :class:`~mgc.data.gtzan.GTZAN` (any GTZAN layout),
 :class:`~mgc.data.synthetic.SyntheticGTZAN`, :class:`~mgc.data.folder.FolderSource`
 (any ``<label>/<audio files>`` tree) and :class:`~mgc.data.manifest.ManifestSource`
 (a CSV of ``path,label[,split][,group]``). A new source is a subclass and its yaml.
+
+Precomputed features (Kaggle's table, a ``data_10.json``) are not sources: they are features whose
+``reads_audio`` is False, whose ``extract()`` builds the :class:`~mgc.features.base.FeatureSet` a source
+and an audio feature would have made together (track ids, labels, genre names) from the file itself.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import torch
 from helpers import TINY
 
 from mgc.module import NonFiniteLossError
-from mgc.train import run
+from mgc.train import train_and_test
 
 pytestmark = pytest.mark.slow  # end-to-end runs: make test runs them, make test-fast leaves them out
 
@@ -25,24 +25,24 @@ def test_resumed_run_matches_an_uninterrupted_one_exactly(make_cfg, tmp_path):
     common = ("model=mlp", "optim=adam", "scheduler=cosine_restarts", "datamodule.batch_size=16")
     full_cfg = make_cfg(*common, "trainer.max_epochs=4")
     full_cfg.paths.run_dir = str(tmp_path / "full")
-    full = run(full_cfg)
+    full = train_and_test(full_cfg)
     half_cfg = make_cfg(*common, "trainer.max_epochs=2")
     half_cfg.paths.run_dir = str(tmp_path / "half")
-    run(half_cfg)
+    train_and_test(half_cfg)
     resumed_cfg = make_cfg(*common, "trainer.max_epochs=4", f"ckpt_path={tmp_path / 'half/checkpoints/last.ckpt'}")
     resumed_cfg.paths.run_dir = str(tmp_path / "resumed")
-    resumed = run(resumed_cfg)
+    resumed = train_and_test(resumed_cfg)
     a = torch.load(tmp_path / "full/checkpoints/last.ckpt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "resumed/checkpoints/last.ckpt", weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)  # bit-identical weights on CPU
-    assert full["test"]["segment"] == resumed["test"]["segment"]
+    assert full.test.segment == resumed.test.segment
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(make_cfg):
     # 80 training segments in batches of 64: the third training step is the first of epoch 1.
     cfg = make_cfg("model=linear", "model._target_=helpers.NaNAfter", "+model.train_steps=2", "trainer.max_epochs=3")
     with pytest.raises(NonFiniteLossError, match=r"training loss became nan at epoch 1.*lower optim.lr") as err:
-        run(cfg)
+        train_and_test(cfg)
     assert "\n" not in str(err.value)
     last = Path(cfg.paths.run_dir) / "checkpoints" / "last.ckpt"
     state = torch.load(last, weights_only=True)
@@ -89,7 +89,9 @@ def test_training_killed_mid_run_resumes_from_last(tmp_path, shared_dir, make_cf
     newest = max(tmp_path.glob("runs/*/*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
     assert torch.load(newest, weights_only=True)["epoch"] == done_epochs
     assert proc.returncode == -signal.SIGKILL  # it was killed, it did not finish
-    uninterrupted = run(make_cfg("model=gru", "model.hidden_size=32", f"trainer.max_epochs={done_epochs + 1}"))
+    uninterrupted = train_and_test(
+        make_cfg("model=gru", "model.hidden_size=32", f"trainer.max_epochs={done_epochs + 1}")
+    )
     a = torch.load(newest, weights_only=True)["state_dict"]
-    b = torch.load(Path(uninterrupted["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(Path(uninterrupted.run_dir) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
