@@ -1,5 +1,6 @@
-"""The docs a newcomer reads: README stays a short guide, every relative link resolves, and every single-run
-``python train.py`` command they show composes."""
+"""The docs a newcomer reads: README stays a short guide, every relative link resolves, and every command they
+show that runs train.py's config (``python train.py``, sweeps by their first job, ``make cv|train|journal ARGS=``,
+the scripts) composes."""
 
 from __future__ import annotations
 
@@ -18,15 +19,61 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
+#: Commands whose words after these prefixes are train.py overrides (make cv adds its own split=kfold).
+OVERRIDE_PREFIXES = {
+    "python train.py": [],
+    "make train": [],
+    "make journal": [],
+    "make cv": ["split=kfold"],
+    "python scripts/generalisation.py": [],
+    "python scripts/extract.py": [],
+}
+
+
+def _overrides(command: str) -> list[str] | None:
+    """The train.py overrides a docs command runs, a sweep cut to its first value; None for other commands.
+
+    ``-m`` sweeps (``a,b,c``, ``range(...)``) compose as their first job would; ``hydra.*`` settings
+    configure Hydra, not the job, and ``--seeds`` is generalisation.py's own option.
+    """
+    for prefix, extra in OVERRIDE_PREFIXES.items():
+        if command == prefix or command.startswith(prefix + " "):
+            words = shlex.split(command[len(prefix) :])
+            if prefix.startswith("make"):
+                words = shlex.split(next((w[5:] for w in words if w.startswith("ARGS=")), ""))
+            words = [w for w in words if w != "-m" and not w.startswith(("hydra.", "--seeds")) and not w.isdigit()]
+            if any(w.startswith("<") for w in words):
+                return None  # a placeholder such as <configuration>
+            return extra + [_first_job(w) for w in words]
+    return None
+
+
+def _first_job(override: str) -> str:
+    """``key=a,b,c`` -> ``key=a``; ``key=range(x,y,z)`` -> ``key=x``."""
+    key, _, value = override.partition("=")
+    if value.startswith("range("):
+        return f"{key}={value[6:].split(',')[0].rstrip(')')}"
+    if "," in value and not value.startswith("["):
+        return f"{key}={value.split(',')[0]}"
+    return override
+
+
 def _commands(page: Path) -> list[str]:
-    """The ``python train.py ...`` lines of a page's bash blocks that run one job (no ``-m``), comments cut."""
-    commands, in_bash = [], False
+    """The commands of a page's bash blocks that run train.py's config (see :func:`_overrides`), comments cut;
+    lines continued with a backslash are joined."""
+    commands, in_bash, pending = [], False, ""
     for line in page.read_text(encoding="utf-8").splitlines():
         if line.startswith("```"):
             in_bash = line.strip() == "```bash"
             continue
-        command = line.split(" #")[0].strip()
-        if in_bash and command.startswith("python train.py") and " -m " not in f"{command} ":
+        if not in_bash:
+            continue
+        command = pending + line.split(" #")[0].strip()
+        if command.endswith("\\"):
+            pending = command[:-1]
+            continue
+        pending = ""
+        if _overrides(command) is not None:
             commands.append(command)
     return commands
 
@@ -62,7 +109,7 @@ def test_the_pages_show_commands():
 
 @pytest.mark.parametrize(("page", "command"), COMMANDS)
 def test_every_train_command_shown_composes(page, command):
-    overrides = shlex.split(command)[2:]
+    overrides = _overrides(command)
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
