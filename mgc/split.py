@@ -343,7 +343,8 @@ class FilteredSplit(Split):
 
 
 class ManifestSplit(Split):
-    """The parts a source prescribes for each track: the ``split`` column of a ``data=csv`` manifest."""
+    """The parts a source prescribes for each track: a ``data=csv`` manifest's ``split`` column (``split=manifest``),
+    FMA's official split (``split=fma``)."""
 
     def __init__(self, name: str = "manifest"):
         super().__init__(name)
@@ -352,17 +353,19 @@ class ManifestSplit(Split):
         unassigned = [c.track_id for c in clips if c.part is None]
         if unassigned:
             raise MgcError(
-                f"split=manifest: {len(unassigned)} of {len(clips)} clips of data '{source_name}' have no split "
-                f"(first: {unassigned[0]}); give every row of the manifest's split column train, val or test"
+                f"split={self.name}: {len(unassigned)} of {len(clips)} clips of data '{source_name}' have no split "
+                f"(first: {unassigned[0]}); give every row of the manifest's split column train, val or test, "
+                f"or choose another split"
             )
         if not any(c.part == "train" for c in clips):
-            raise MgcError(f"split=manifest: no clip of data '{source_name}' has split train; mark some train")
+            raise MgcError(f"split={self.name}: no clip of data '{source_name}' has split train; mark some train")
 
     def assign(self, features: FeatureSet) -> dict[str, np.ndarray]:
         if features.track_parts is None:
             raise MgcError(
-                f"split=manifest takes its parts from a manifest's split column, and data '{features.source}' "
-                f"has none; use data=csv with a split column, or another split"
+                f"split={self.name} takes its parts from the source (a manifest's split column, FMA's official "
+                f"split), and data '{features.source}' has none; use data=csv with a split column, data=fma, "
+                f"or another split"
             )
         parts = np.asarray([p or "" for p in features.track_parts])
         out = {p: np.flatnonzero(np.isin(features.tracks, np.flatnonzero(parts == p))) for p in PARTS}

@@ -182,5 +182,5 @@ def test_manifest_split_takes_the_parts_the_manifest_gives():
         "test": list(range(0, 30, 5)),
     }
     features.track_parts = None
-    with pytest.raises(MgcError, match="split=manifest takes its parts from a manifest's split column"):
+    with pytest.raises(MgcError, match=r"split=manifest takes its parts from the source \(a manifest's split column"):
         ManifestSplit().assign(features)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,39 +91,63 @@ class SyntheticGTZAN(GTZAN):
 
     def prepare(self) -> None:
         """Write the clips unless a complete set with the same parameters exists."""
-        if self._is_complete():
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.root / ".generate.lock")):  # a second run waits, then finds it done
-            if self._is_complete():
-                return
-            stamp = self.root / "synthetic.json"
-            stamp.unlink(missing_ok=True)
-            jobs = [(g, i) for g in sorted(STYLES) for i in range(self.clips_per_genre)]
-            log.info("generating %d synthetic clips into %s", len(jobs), self.root)
-            Parallel(n_jobs=self.num_workers)(delayed(self._write_clip)(g, i) for g, i in jobs)
-            stamp.write_text(json.dumps(self.params))
-            self.__dict__.pop("_scan", None)  # forget a listing made before the files existed
-
-    def _is_complete(self) -> bool:
-        stamp = self.root / "synthetic.json"
-        return stamp.exists() and json.loads(stamp.read_text()) == self.params and self._all_present()
+        jobs = [(g, i) for g in sorted(STYLES) for i in range(self.clips_per_genre)]
+        generate_once(
+            self.root, self.params, [self._path(g, i) for g, i in jobs], jobs, self._write_clip, self.num_workers
+        )
+        self.__dict__.pop("_scan", None)  # forget a listing made before the files existed
 
     def _path(self, genre: str, index: int) -> Path:
         return self.root / "genres_original" / genre / f"{genre}.{index:05d}.wav"
-
-    def _all_present(self) -> bool:
-        return all(self._path(g, i).exists() for g in STYLES for i in range(self.clips_per_genre))
 
     def _write_clip(self, genre: str, index: int) -> None:
         genre_index = sorted(STYLES).index(genre)
         rng = np.random.default_rng([self.seed, genre_index, index])
         audio = render_clip(genre, rng, self.duration, self.sample_rate)
-        path = self._path(genre, index)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.wav")
-        sf.write(tmp, audio, self.sample_rate, subtype="PCM_16")
-        os.replace(tmp, path)
+        write_audio(self._path(genre, index), audio, self.sample_rate)
+
+
+def generate_once(
+    root: Path,
+    params: dict,
+    paths: list[Path],
+    jobs: list[tuple],
+    write: Callable[..., None],
+    num_workers: int,
+    first: Callable[[], None] | None = None,
+) -> None:
+    """Run ``first()`` (e.g. writing metadata), then ``write(*job)`` for every job, unless ``root`` already holds
+    a complete set made with ``params`` (``paths``: every file the set has).
+
+    A stamp (``synthetic.json``, the parameters) is written last and every file is renamed into place, so
+    an interrupted generation is redone, and a second process waits on the lock, then finds the set done.
+    """
+
+    def complete() -> bool:
+        stamp = root / "synthetic.json"
+        return stamp.exists() and json.loads(stamp.read_text()) == params and all(p.exists() for p in paths)
+
+    if complete():
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / ".generate.lock")):
+        if complete():
+            return
+        (root / "synthetic.json").unlink(missing_ok=True)
+        if first is not None:
+            first()
+        log.info("generating %d synthetic clips into %s", len(jobs), root)
+        Parallel(n_jobs=num_workers)(delayed(write)(*job) for job in jobs)
+        (root / "synthetic.json").write_text(json.dumps(params))
+
+
+def write_audio(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    """``audio`` into ``path`` in the container its suffix names (16-bit PCM for WAV), renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    subtype = "PCM_16" if path.suffix == ".wav" else None
+    sf.write(tmp, audio, sample_rate, subtype=subtype)
+    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
