@@ -71,7 +71,7 @@ def test_mfcc_images_equal_render_of_an_independent_mfcc(tiny_source, tmp_path):
             np.testing.assert_allclose(feats.x[row], expected, rtol=0, atol=1 / 255 + 1e-6)
             assert (np.abs(feats.x[row] - expected) > 1e-6).mean() < 0.01  # off by one grey level here and there
             # and the PNG a person opens for segment s is that image
-            png = cache / clips[clip_index].genre / f"{clips[clip_index].track_id}.s{s:02d}.png"
+            png = cache / "shards" / "00000" / clips[clip_index].genre / f"{clips[clip_index].track_id}.s{s:02d}.png"
             with Image.open(png) as opened:
                 np.testing.assert_allclose(np.asarray(opened).transpose(2, 0, 1) / 255, expected, atol=1 / 255 + 1e-6)
     grey = feats.x * 255  # the /255 scaling of 8-bit pixels: whole grey levels, 0 to 255

@@ -78,12 +78,12 @@ def test_png_round_trip(tiny_source, tmp_path):
     ex = MFCCImage(cache_dir=tmp_path, segment_seconds=10.0, segments_per_clip=1)
     feats = ex.extract(tiny_source)
     assert feats.x.shape[1:] == (3, 13, 431)
-    pngs = sorted(tmp_path.glob("mfcc-png-*/blues/blues.0000*.png"))
+    pngs = sorted(tmp_path.glob("mfcc-png-*/shards/00000/blues/blues.0000*.png"))  # one shard: 40 clips
     assert len(pngs) == 4
     with Image.open(pngs[0]) as img:
         assert img.mode == "RGB" and img.size == (431, 13)
         np.testing.assert_allclose(np.asarray(img).transpose(2, 0, 1) / 255, feats.x[0], atol=1e-6)
-    cache = pngs[0].parents[1]
+    cache = pngs[0].parents[3]
     again = ex.load(cache)  # read back from the PNG files
     np.testing.assert_array_equal(again.x, feats.x)
     resized = MFCCImage(cache_dir=tmp_path, segment_seconds=10.0, segments_per_clip=1, size=[70, 70]).extract(
@@ -132,7 +132,8 @@ def test_crash_mid_write_leaves_no_cache(tiny_source, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         MFCC(cache_dir=tmp_path).extract(tiny_source)
     assert not list(tmp_path.glob("mfcc-*/index.json"))
-    assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # the temporary folder is gone too
+    (partial,) = [p for p in tmp_path.iterdir() if p.is_dir()]  # the store being built, holding no shard:
+    assert partial.name.endswith(".partial") and not [p for p in (partial / "shards").iterdir() if p.is_dir()]
     monkeypatch.undo()
     feats = MFCC(cache_dir=tmp_path).extract(tiny_source)
     assert len(feats) == 160

@@ -115,7 +115,7 @@ def test_scratch_cnn_is_the_former_recommendation_and_cross_validates(make_cfg):
         "synthetic",
     )
     final = train_and_test(cfg)
-    assert final.task_name == "scratch_cnn" and final.test == {} and final.val == {}
+    assert final.task_name == "scratch_cnn" and final.test is None and final.val is None
     # what `make cv ARGS="experiment=scratch_cnn split.val_fraction=0 ..."` runs, fold by fold
     fold = train_and_test(
         make_cfg(
@@ -130,7 +130,7 @@ def test_scratch_cnn_is_the_former_recommendation_and_cross_validates(make_cfg):
             "pretrain.epochs=1",
         )
     )
-    assert fold.split == "kfold4.fold0" and fold.test.tracks == 10 and fold.val == {}
+    assert fold.split == "kfold4.fold0" and fold.test.tracks == 10 and fold.val is None
 
 
 def test_recommended_is_a_bagged_probe_on_musicnn_embeddings_that_cross_validates(make_cfg):
@@ -150,13 +150,13 @@ def test_recommended_is_a_bagged_probe_on_musicnn_embeddings_that_cross_validate
         True,
     )
     final = train_and_test(cfg)
-    assert final.task_name == "recommended" and final.test == {} and final.val == {}
+    assert final.task_name == "recommended" and final.test is None and final.val is None
     fold = train_and_test(
         make_cfg(
             "experiment=recommended", "split=kfold", "split.folds=4", "split.val_fraction=0", "trainer.max_epochs=2"
         )
     )
-    assert fold.split == "kfold4.fold0" and fold.test.tracks == 10 and fold.val == {}
+    assert fold.split == "kfold4.fold0" and fold.test.tracks == 10 and fold.val is None
 
 
 def test_the_journal_table_in_the_docs_is_generated_from_the_configs(tmp_path, capsys, monkeypatch):

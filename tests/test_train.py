@@ -230,7 +230,7 @@ def test_a_split_without_validation_trains_on_a_fixed_schedule_and_tests_the_las
     )
     metrics = train_and_test(cfg)
     assert metrics.epochs == 3  # early stopping watches val/loss: left out, not stopping on nothing
-    assert metrics.val == {} and metrics.test.segments == 40  # one of 4 tracks per genre, 4 segments
+    assert metrics.val is None and metrics.test.segments == 40  # one of 4 tracks per genre, 4 segments
     assert Path(metrics.best_checkpoint) == Path(cfg.paths.run_dir) / "checkpoints" / "last.ckpt"
     assert [p.name for p in (Path(cfg.paths.run_dir) / "checkpoints").iterdir()] == ["last.ckpt"]
 
@@ -240,7 +240,7 @@ def test_all_tracks_trains_a_final_model_on_everything_and_tests_nothing(make_cf
 
     cfg = make_cfg("split=all_tracks", "model=linear", "trainer.max_epochs=2")
     metrics = train_and_test(cfg)
-    assert metrics.split == "all_tracks" and metrics.val == {} and metrics.test == {}
+    assert metrics.split == "all_tracks" and metrics.val is None and metrics.test is None
     assert metrics.test_part is None and "nothing held out" in capsys.readouterr().out
     ckpt = torch.load(metrics.best_checkpoint, weights_only=True)
     assert ckpt["epoch"] == 1 and Path(metrics.best_checkpoint).name == "last.ckpt"

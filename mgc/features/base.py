@@ -25,13 +25,12 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import librosa
@@ -43,6 +42,7 @@ from tqdm.auto import tqdm
 
 from mgc.data.base import Clip, Source
 from mgc.errors import MgcError
+from mgc.features import store
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +113,16 @@ class Extractor:
         segments_per_clip: int | None = 10,
         cache_dir: str = "outputs/cache",
         num_workers: int = -1,
+        shard_clips: int = 256,
     ):
         self.sample_rate = int(sample_rate)
         self.segment_seconds = float(segment_seconds)
         self.segments_per_clip = segments_per_clip
         self.cache_dir = Path(cache_dir)
         self.num_workers = num_workers
+        if int(shard_clips) < 1:
+            raise MgcError(f"features.shard_clips={shard_clips}: a shard holds at least one clip")
+        self.shard_clips = int(shard_clips)  # clips per shard of the store; does not change the numbers
 
     @property
     def reads_audio(self) -> bool:
@@ -183,18 +187,49 @@ class Extractor:
             return None, f"too short ({len(y) / self.sample_rate:.2f} s < one {self.segment_seconds:g}-s segment)"
         return self.compute(segments).astype(np.float32), ""
 
-    # -- a whole source, cached ---------------------------------------------
-    def extract(self, source: Source) -> FeatureSet:
-        """Features of every clip of ``source``, from the cache when it is there."""
+    # -- a whole source, in the store ----------------------------------------
+    def extract(self, source: Source, in_memory: bool = True) -> FeatureSet:
+        """Features of every clip of ``source``, from the store when it is there (extracted into it first).
+
+        ``in_memory=False`` leaves the segments on disk: the set's ``x`` is a
+        :class:`~mgc.features.store.SegmentStore` that reads rows on demand.
+        """
         source.prepare()
         clips = source.clips()
-        cache = self.cache_dir / f"{self.name}-{self._key(source, clips)}"
-        if not _complete(cache):
+        cache = self.store_path(source, clips)
+        if not store.complete(cache):
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             with FileLock(str(cache) + ".lock"):
-                if not _complete(cache):  # another process may have finished it meanwhile
-                    self._build(cache, clips, source.genres)
-        return self.with_source_columns(self.load(cache, source.name), clips)
+                if not store.complete(cache):  # another process may have finished it meanwhile
+                    self.extract_shards(source, clips=clips)
+                    store.write_index(cache, len(self._shards(clips)), self.params(), source.genres)
+        data = self.load(cache, source.name) if in_memory else self.open_store(cache, source.name)
+        return self.with_source_columns(data, clips)
+
+    def store_path(self, source: Source, clips: list[Clip] | None = None) -> Path:
+        """The store (cache folder) of ``source``'s clips with these parameters."""
+        return self.cache_dir / f"{self.name}-{self._key(source, source.clips() if clips is None else clips)}"
+
+    def extract_shards(
+        self, source: Source, shard: int | None = None, num_shards: int = 1, clips: list[Clip] | None = None
+    ) -> int:
+        """Build the missing shards of the store (those ``s % num_shards == shard``, or all for ``shard=None``);
+        returns how many this call built. Indexing them is :meth:`extract`'s last step."""
+        clips = source.clips() if clips is None else clips
+        cache = self.store_path(source, clips)
+        if store.complete(cache):
+            return 0
+        ranges = self._shards(clips)
+        store.check_plan(cache, len(clips), self.shard_clips)
+        mine = [s for s in range(len(ranges)) if shard is None or s % num_shards == shard]
+        built = 0
+        for number in mine:
+            start, end = ranges[number]
+            built += store.build_shard(cache, number, partial(self._extract, clips[start:end]), self.save_segments)
+        return built
+
+    def _shards(self, clips: list[Clip]) -> list[tuple[int, int]]:
+        return store.shard_ranges(len(clips), self.shard_clips)
 
     @staticmethod
     def with_source_columns(data: FeatureSet, clips: list[Clip]) -> FeatureSet:
@@ -219,7 +254,8 @@ class Extractor:
             h.update(f"{c.path.name}|{c.genre}|{st and st.st_size}|{st and st.st_mtime_ns}\n".encode())
         return h.hexdigest()[:16]
 
-    def _build(self, cache: Path, clips: list[Clip], genres: list[str]) -> None:
+    def _extract(self, clips: list[Clip]) -> tuple[list[tuple[Clip, np.ndarray]], list[str]]:
+        """The features of ``clips`` (one shard's) on the extractor's threads, and the lines of those skipped."""
         start = time.perf_counter()
         # One BLAS thread per extraction thread: two-level parallelism would oversubscribe the
         # cores, and a fixed BLAS thread count makes the numbers the same to the bit whatever
@@ -236,57 +272,49 @@ class Extractor:
                     skipped.append(f"{c.path}\t{reason}")
                 else:
                     kept.append((c, feats))
-        if not kept:
-            raise MgcError(f"no usable clips: all {len(clips)} clips were skipped (see the warnings above)")
-        self.write_cache(cache, kept, genres, skipped)
         elapsed = time.perf_counter() - start
-        log.info(
-            "extracted %s from %d clips in %.1f s (%.1f clips/s), skipped %d",
-            self.name,
-            len(kept),
-            elapsed,
-            len(kept) / elapsed,
-            len(skipped),
-        )
+        rate = len(kept) / elapsed if elapsed else 0.0
+        log.info("extracted %s from %d clips in %.1f s (%.1f clips/s), skipped %d", self.name, len(kept), elapsed,
+                 rate, len(skipped))  # fmt: skip
+        return kept, skipped
 
     def write_cache(
         self, cache: Path, kept: list[tuple[Clip, np.ndarray]], genres: list[str], skipped: list[str] = ()
     ) -> None:
-        """Write a complete cache folder atomically (temporary folder, then rename)."""
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".tmp-", dir=cache.parent))
-        try:
-            self.save_segments(tmp, kept)
-            index = {
-                "params": self.params(),
-                "class_names": genres,
-                "track_ids": [c.track_id for c, _ in kept],
-                "track_labels": [genres.index(c.genre) for c, _ in kept],
-                "segments": [len(f) for _, f in kept],
-                "skipped": len(skipped),
-            }
-            (tmp / "skipped.txt").write_text("".join(s + "\n" for s in skipped))
-            (tmp / "index.json").write_text(json.dumps(index))
-            shutil.rmtree(cache, ignore_errors=True)  # a damaged cache without index.json
-            os.replace(tmp, cache)  # atomic: the cache appears complete or not at all
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        """Write a complete one-shard store of ``kept`` (already computed features) at ``cache``."""
+        store.build_shard(cache, 0, lambda: (kept, list(skipped)), self.save_segments)
+        store.write_index(cache, 1, self.params(), genres)
 
     def save_segments(self, folder: Path, kept: list[tuple[Clip, np.ndarray]]) -> None:
-        """Store the arrays of every kept clip (binary ``.npy``)."""
-        np.save(folder / "features.npy", np.concatenate([f for _, f in kept]))
+        """Store the arrays of one shard's kept clips (binary ``.npy``, which :class:`SegmentStore` reads by row)."""
+        np.save(folder / store.FEATURES, np.concatenate([f for _, f in kept]))
 
     def load_segments(self, folder: Path, index: dict) -> np.ndarray:
-        """Read back what :meth:`save_segments` stored."""
-        return np.load(folder / "features.npy")
+        """Read back what :meth:`save_segments` stored in one shard."""
+        return np.load(folder / store.FEATURES)
+
+    #: Whether :meth:`open_store` can leave this feature's segments on disk (``.npy`` shards).
+    streamable = True
 
     def load(self, cache: Path, source_name: str = "") -> FeatureSet:
-        """A :class:`FeatureSet` from a complete cache folder."""
+        """A :class:`FeatureSet` of a complete store, every segment in memory."""
         index = json.loads((cache / "index.json").read_text())
+        x = np.concatenate([self.load_segments(folder, sub) for folder, sub in store.shard_folders(cache, index)])
+        return self._feature_set(x, index, source_name)
+
+    def open_store(self, cache: Path, source_name: str = "") -> FeatureSet:
+        """A :class:`FeatureSet` of a complete store whose ``x`` stays on disk (read by row)."""
+        if not self.streamable:
+            raise MgcError(f"features={self.name} stores its segments as images; it cannot stay on disk")
+        index = json.loads((cache / "index.json").read_text())
+        return self._feature_set(store.SegmentStore.open(cache, index), index, source_name)
+
+    @staticmethod
+    def _feature_set(x: np.ndarray | store.SegmentStore, index: dict, source_name: str) -> FeatureSet:
         counts = np.asarray(index["segments"])
         tracks = np.repeat(np.arange(len(counts)), counts)
         return FeatureSet(
-            x=self.load_segments(cache, index),
+            x=x,
             labels=np.asarray(index["track_labels"], dtype=np.int64)[tracks],
             tracks=tracks,
             track_ids=index["track_ids"],
@@ -305,7 +333,3 @@ def decoder_warnings_silenced() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
-
-
-def _complete(cache: Path) -> bool:
-    return (cache / "index.json").is_file()
