@@ -29,6 +29,8 @@ The steps, in order, on normalised features ``(batch, channels, bins, frames)``:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -139,21 +141,26 @@ class ClipCrops:
 
     Parameters
     ----------
-    x : Tensor
-        The training segments ``(segments, channels, bins, frames)``, normalised.
+    rows : callable
+        The training part's normalised segments by part row: ``rows(r) -> (len(r), channels, bins, frames)``
+        (from memory, or read from the feature store).
+    frames : int
+        Frames per segment.
     tracks, index : Tensor
-        The track of each row of ``x`` and its index in the data set (cache
-        order: a clip's segments have consecutive indices).
+        The track of each part row and its index in the data set (store order: a clip's segments have
+        consecutive indices).
 
     A crop for training segment ``i`` starts at a uniformly drawn frame of the
     run of consecutive training segments of its clip that holds ``i`` (the
     whole clip under a track split) and is ``frames`` long. It is gathered
-    from ``x`` directly: no second copy of the features.
+    from the (at most two) part rows it spans: no second copy of the features.
     """
 
-    def __init__(self, x: torch.Tensor, tracks: torch.Tensor, index: torch.Tensor):
-        self.x, self.frames = x, x.shape[-1]
-        self.order = torch.argsort(index)  # row of x at each place of the clips laid end to end
+    def __init__(
+        self, rows: Callable[[torch.Tensor], torch.Tensor], frames: int, tracks: torch.Tensor, index: torch.Tensor
+    ):
+        self.rows, self.frames = rows, int(frames)
+        self.order = torch.argsort(index)  # part row at each place of the clips laid end to end
         index, tracks = index[self.order], tracks[self.order]
         same_run = (tracks[1:] == tracks[:-1]) & (index[1:] == index[:-1] + 1)
         run = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(~same_run, 0)])
@@ -173,4 +180,6 @@ class ClipCrops:
         offset = torch.from_numpy((rng.random(len(index)) * (self.run_span[place] + 1).numpy()).astype(np.int64))
         frame = (self.run_start[place] + offset)[:, None] + torch.arange(self.frames)  # (batch, frames), end to end
         rows, columns = self.order[frame // self.frames], frame % self.frames
-        return self.x[rows, :, :, columns].permute(0, 2, 3, 1)  # (batch, frames, ch, bins) -> (batch, ch, bins, frames)
+        needed, local = torch.unique(rows, return_inverse=True)
+        block = self.rows(needed)  # the part rows the crops span, each read once
+        return block[local, :, :, columns].permute(0, 2, 3, 1)  # (batch, frames, ch, bins) -> (batch, ch, bins, frames)

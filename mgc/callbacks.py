@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as L
+import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from mgc.features.store import SegmentStore
 from mgc.module import GenreClassifier
 from mgc.plots import confusion_figure
 
@@ -83,11 +85,9 @@ class EmbeddingProjector(L.Callback):
         data = datamodule.data
         part_of_track = ["unused"] * len(data.track_ids)
         for part, dataset in datamodule.parts.items():
-            for track in torch.unique(torch.as_tensor(data.tracks)[dataset.tensors[3]]).tolist():
+            for track in torch.unique(torch.as_tensor(data.tracks)[dataset.index]).tolist():
                 part_of_track[track] = part
-        x = torch.as_tensor(data.x).flatten(1)
-        tracks = torch.as_tensor(data.tracks)
-        means = torch.stack([x[tracks == t].mean(0) for t in range(len(data.track_ids))])
+        means = track_means(data.x, torch.as_tensor(data.tracks), len(data.track_ids))
         rows = [
             [data.class_names[label], part_of_track[t], data.track_ids[t]]
             for t, label in enumerate(data.track_labels.tolist())
@@ -117,3 +117,12 @@ def _flat(params: dict[str, Any]) -> dict[str, Any]:
         elif value is not None:
             out[key] = value
     return out
+
+
+def track_means(x: np.ndarray | SegmentStore, tracks: torch.Tensor, n_tracks: int, chunk: int = 4096) -> torch.Tensor:
+    """Each track's mean segment, flattened, read ``chunk`` rows at a time (a store on disk is never loaded whole)."""
+    sums = torch.zeros(n_tracks, int(np.prod(x.shape[1:])), dtype=torch.float64)
+    for start in range(0, len(tracks), chunk):
+        rows = torch.from_numpy(np.asarray(x[start : start + chunk])).flatten(1).double()
+        sums.index_add_(0, tracks[start : start + chunk], rows)
+    return (sums / torch.bincount(tracks, minlength=n_tracks).clamp_min(1)[:, None]).float()

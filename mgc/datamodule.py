@@ -1,116 +1,38 @@
 """One LightningDataModule for every source, feature and split.
 
-Features are extracted (or read from the cache) once, split, normalised with
-per-(channel, bin) mean and standard deviation of the *training* part only,
-and kept as in-memory tensors. Batches are sliced from those tensors with one
-index operation per batch (a ``BatchSampler`` feeding a dataset that takes a
-list of indices), so there is no per-item Python work and no collate step.
-Training batches may be augmented (:mod:`mgc.augment`); the other parts never are.
+Features are extracted into the feature store once, split, and normalised with per-(channel, bin) mean
+and standard deviation of the *training* part only. A data set that fits ``datamodule.memory_gb`` is
+held in memory, normalised once, and batches are sliced from it with one index operation per batch (no
+per-item Python work, no collate step). A larger one stays on disk (``datamodule.store``: ``auto``
+decides by its size; ``memory`` and ``disk`` force either): the statistics come from one streaming pass
+over the training rows, and each batch reads its own rows from the store (:mod:`mgc.batches`), so a
+process holds a batch, not the data set. Training batches may be augmented (:mod:`mgc.augment`); the other
+parts never are.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from typing import NamedTuple
 
 import lightning.pytorch as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
 from mgc.augment import Augment, ClipCrops
+from mgc.batches import AugmentedBatches, EpochBatches, PartBatches, SeededBatches, StoreBatches, TensorBatches
 from mgc.data.base import Source
+from mgc.errors import MgcError
 from mgc.features.base import Extractor, FeatureSet
+from mgc.features.store import SegmentStore
 from mgc.metrics import unique_first
 from mgc.split import Split, deal
 
+STORES = ("auto", "memory", "disk")
+#: Rows per read of the streaming statistics pass.
+STATISTICS_CHUNK = 4096
+
 log = logging.getLogger(__name__)
-
-
-class Batch(NamedTuple):
-    """What every training, validation and test step receives (Lightning moves a named tuple to the device)."""
-
-    x: torch.Tensor  # normalised features (batch, channels, bins, frames)
-    y: torch.Tensor  # class indices, or mixed one-hot rows (batch, classes) under mixup
-    track: torch.Tensor  # each segment's track, an index into the feature set's track ids
-    index: torch.Tensor  # each segment's row in the feature set (random crops read its neighbours)
-
-
-class TensorBatches(Dataset):
-    """A part's tensors, indexed by a whole batch of indices at once."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, track: torch.Tensor, index: torch.Tensor):
-        self.tensors = Batch(x, y, track, index)
-
-    def __len__(self) -> int:
-        return len(self.tensors.x)
-
-    def __getitem__(self, indices: list[int]) -> Batch:
-        rows = torch.as_tensor(indices)
-        return Batch(*(t[rows] for t in self.tensors))
-
-
-class EpochBatches(Sampler[list[int]]):
-    """Batches of indices, shuffled by ``(seed, epoch)`` alone when ``shuffle``.
-
-    Lightning calls :meth:`set_epoch` before every epoch, so the batch order
-    of epoch ``e`` never depends on how much randomness earlier epochs used:
-    a run resumed from a checkpoint sees the same batches as one that was
-    never interrupted.
-    """
-
-    def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int = 0):
-        self.size, self.batch_size, self.shuffle, self.seed = size, batch_size, shuffle, seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return math.ceil(self.size / self.batch_size)
-
-    def __iter__(self):
-        if self.shuffle:
-            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
-        else:
-            order = torch.arange(self.size)
-        yield from (order[i : i + self.batch_size].tolist() for i in range(0, self.size, self.batch_size))
-
-
-class SeededBatches(EpochBatches):
-    """:class:`EpochBatches` that hand each batch its own seed, ``(seed, epoch, batch number)``.
-
-    The seed travels with the indices (not in the dataset), so augmentation
-    draws the same numbers in a DataLoader worker process, and after a resume.
-    """
-
-    def __iter__(self):
-        for number, indices in enumerate(super().__iter__()):
-            yield indices, (self.seed, self.epoch, number)
-
-
-class AugmentedBatches(TensorBatches):
-    """Training batches through :class:`~mgc.augment.Augment` (and :class:`~mgc.augment.ClipCrops`)."""
-
-    def __init__(
-        self,
-        tensors: tuple[torch.Tensor, ...],
-        augment: Augment,
-        crops: ClipCrops | None,
-        gain: torch.Tensor | None,
-        num_classes: int,
-    ):
-        super().__init__(*tensors)
-        self.augment, self.crops, self.gain, self.num_classes = augment, crops, gain, num_classes
-
-    def __getitem__(self, key: tuple[list[int], tuple[int, int, int]]) -> Batch:
-        indices, seed = key
-        rng = np.random.default_rng(seed)
-        batch = super().__getitem__(indices)
-        x = self.crops(batch.index, rng) if self.crops is not None else batch.x
-        x, y = self.augment(x, batch.y, self.num_classes, rng, self.gain)
-        return batch._replace(x=x, y=y)
 
 
 class GenreDataModule(L.LightningDataModule):
@@ -135,6 +57,11 @@ class GenreDataModule(L.LightningDataModule):
     augment : Augment, optional
         Training-batch augmentation (``augment`` config group); None or all
         steps off serves the training part exactly as the other parts.
+    store : str
+        ``auto``: segments in memory when they fit ``memory_gb``, else read from the store on disk;
+        ``memory`` or ``disk`` forces either.
+    memory_gb : float
+        The size (GiB of segments) up to which ``store=auto`` holds a data set in memory.
     """
 
     def __init__(
@@ -147,14 +74,19 @@ class GenreDataModule(L.LightningDataModule):
         normalize: bool = True,
         seed: int = 0,
         augment: Augment | None = None,
+        store: str = "auto",
+        memory_gb: float = 4.0,
     ):
         super().__init__()
+        if store not in STORES:
+            raise MgcError(f"datamodule.store={store}: one of {', '.join(STORES)}")
+        self.store, self.memory_gb = store, float(memory_gb)
         self.source, self.features, self.split = source, features, split
         self.batch_size, self.num_workers, self.normalize = int(batch_size), int(num_workers), normalize
         self.seed = int(seed)
         self.augment = augment if augment is not None and augment.active else None
         self.data: FeatureSet | None = None
-        self.parts: dict[str, TensorBatches] = {}
+        self.parts: dict[str, PartBatches | AugmentedBatches] = {}
         self.mean: torch.Tensor | None = None
         self.std: torch.Tensor | None = None
 
@@ -167,22 +99,16 @@ class GenreDataModule(L.LightningDataModule):
         if self.features.reads_audio:  # the clip list can rule the split out before extraction
             self.source.prepare()
             self.split.check(self.source.clips(), self.source.name)
-        data = self.features.extract(self.source)
+        data = self._features()
         indices = self.split.assign(data)
-        x = torch.from_numpy(data.x)
-        train = torch.as_tensor(indices["train"])
-        if self.normalize and self.features.standardize:
-            if self.mean is None:  # restored from a checkpoint otherwise
-                self.mean = x[train].mean(dim=(0, 3), keepdim=True)[0]
-                self.std = x[train].std(dim=(0, 3), keepdim=True)[0].clamp_min(1e-6)
-            x = (x - self.mean) / self.std
         labels, tracks = torch.from_numpy(data.labels), torch.from_numpy(data.tracks)
-        self.parts = {
-            p: TensorBatches(x[i], labels[i], tracks[i], i)
-            for p, i in ((p, torch.as_tensor(idx)) for p, idx in indices.items())
-        }
+        rows = {p: torch.as_tensor(idx) for p, idx in indices.items()}
+        if isinstance(data.x, SegmentStore):
+            self.parts = self._store_parts(data.x, labels, tracks, rows)
+        else:
+            self.parts = self._memory_parts(torch.from_numpy(data.x), labels, tracks, rows)
         if self.augment is not None:
-            self.parts["train"] = self._augmented(self.parts["train"].tensors, len(data.class_names))
+            self.parts["train"] = self._augmented(self.parts["train"], len(data.class_names))
         self.data = data
         sizes = ", ".join(f"{p} {len(d)}" for p, d in self.parts.items())
         log.info("split %s: %s segments (%s)", self.split.name, sizes, data.source)
@@ -191,18 +117,53 @@ class GenreDataModule(L.LightningDataModule):
         elif "test" not in self.parts:
             log.info("split %s has no test part: testing runs on the validation part", self.split.name)
 
-    def _augmented(self, tensors: tuple[torch.Tensor, ...], classes: int) -> AugmentedBatches:
-        """The training part ``(x, labels, tracks, index)`` through ``self.augment``: crops, gain, masks, mixup."""
+    def _features(self) -> FeatureSet:
+        """The feature set, its segments in memory or left in the store (``datamodule.store``)."""
+        if self.store == "memory" or not (self.features.reads_audio and self.features.streamable):
+            if self.store == "disk":
+                raise MgcError(f"datamodule.store=disk: features={self.features.name} cannot stay on disk; use auto")
+            return self.features.extract(self.source)
+        data = self.features.extract(self.source, in_memory=False)
+        size_gb = data.x.nbytes / 2**30
+        if self.store == "auto" and size_gb <= self.memory_gb:
+            data.x = np.asarray(data.x)  # the same bytes, read once
+        else:
+            log.info("segments stay on disk: %.2f GiB (datamodule.memory_gb=%g)", size_gb, self.memory_gb)
+        return data
+
+    def _standardised(self) -> bool:
+        return self.normalize and self.features.standardize
+
+    def _memory_parts(
+        self, x: torch.Tensor, labels: torch.Tensor, tracks: torch.Tensor, rows: dict[str, torch.Tensor]
+    ) -> dict[str, PartBatches]:
+        if self._standardised():
+            if self.mean is None:  # restored from a checkpoint otherwise
+                train = rows["train"]
+                self.mean = x[train].mean(dim=(0, 3), keepdim=True)[0]
+                self.std = x[train].std(dim=(0, 3), keepdim=True)[0].clamp_min(1e-6)
+            x = (x - self.mean) / self.std
+        return {p: TensorBatches(x[i], labels[i], tracks[i], i) for p, i in rows.items()}
+
+    def _store_parts(
+        self, store: SegmentStore, labels: torch.Tensor, tracks: torch.Tensor, rows: dict[str, torch.Tensor]
+    ) -> dict[str, PartBatches]:
+        if self._standardised() and self.mean is None:
+            self.mean, self.std = streamed_statistics(store, rows["train"].numpy())
+        mean, std = (self.mean, self.std) if self._standardised() else (None, None)
+        return {p: StoreBatches(store, labels[i], tracks[i], i, mean, std) for p, i in rows.items()}
+
+    def _augmented(self, part: PartBatches, classes: int) -> AugmentedBatches:
+        """The training part through ``self.augment``: crops, gain, masks, mixup."""
         augment, gain = self.augment, self.features.gain_response()
-        x, _, tracks, index = tensors
-        augment.check(self.features.name, tuple(x.shape[1:]), gain)
+        augment.check(self.features.name, tuple(part.shape[1:]), gain)
         if gain is not None:
             gain = torch.as_tensor(gain, dtype=torch.float32)
             if self.std is not None:
                 gain = gain / self.std[..., 0]
-        crops = ClipCrops(x, tracks, index) if augment.random_crop else None
+        crops = ClipCrops(part.rows, part.shape[-1], part.track, part.index) if augment.random_crop else None
         log.info("training batches augmented: %s", augment)
-        return AugmentedBatches(tensors, augment, crops, gain, classes)
+        return AugmentedBatches(part, augment, crops, gain, classes)
 
     def bags(self, members: int) -> torch.Tensor:
         """For each track id, the ensemble member (0 .. members-1) that leaves it out of its training; -1 for
@@ -214,7 +175,7 @@ class GenreDataModule(L.LightningDataModule):
         on the tracks of the other members' shares, like the fold models of
         a cross-validation, trained side by side.
         """
-        _, labels, tracks, _ = self.parts["train"].tensors
+        labels, tracks = self.parts["train"].y, self.parts["train"].track
         ids, first = unique_first(tracks)
         track_labels = labels[first]
         left_out_by = torch.full((int(tracks.max()) + 1,), -1, dtype=torch.long)
@@ -288,3 +249,21 @@ class GenreDataModule(L.LightningDataModule):
 
     def load_state_dict(self, state: dict) -> None:
         self.mean, self.std = state["mean"], state["std"]
+
+
+def streamed_statistics(store: SegmentStore, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-(channel, bin) mean and sample standard deviation (over segments and frames) of ``rows`` of the
+    store, in one pass of ``STATISTICS_CHUNK`` rows at a time: shaped ``(channels, bins, 1)`` as the in-memory
+    path's, summed in float64 so that the order of the chunks does not matter to float32 precision."""
+    rows = np.sort(rows)
+    total = np.zeros(store.shape[1:3])
+    squares = np.zeros(store.shape[1:3])
+    for start in range(0, len(rows), STATISTICS_CHUNK):
+        x = store[rows[start : start + STATISTICS_CHUNK]].astype(np.float64)
+        total += x.sum(axis=(0, 3))
+        squares += np.square(x).sum(axis=(0, 3))
+    count = len(rows) * store.shape[3]
+    mean = total / count
+    var = np.maximum(squares - count * np.square(mean), 0.0) / max(count - 1, 1)
+    mean, std = (torch.from_numpy(a[..., None].astype(np.float32)) for a in (mean, np.sqrt(var)))
+    return mean, std.clamp_min(1e-6)

@@ -25,7 +25,7 @@ from mgc.metrics import StageMetrics, stage_metrics, unique_first
 from mgc.models.ensemble import mean_log_probability
 
 if TYPE_CHECKING:
-    from mgc.datamodule import Batch
+    from mgc.batches import Batch
 
 
 class NonFiniteLossError(MgcError):

@@ -26,7 +26,7 @@ def numbered_frames(tracks: list[int], frames: int = 5) -> tuple[torch.Tensor, t
 
 def test_crops_are_contiguous_runs_of_a_clip_starting_off_the_grid():
     x, tracks = numbered_frames([0, 0, 0, 1, 1, 1])
-    crops = ClipCrops(x, tracks, index=torch.arange(6))
+    crops = ClipCrops(x.__getitem__, x.shape[-1], tracks, index=torch.arange(6))
     rng = np.random.default_rng(0)
     starts = set()
     for _ in range(200):
@@ -46,7 +46,7 @@ def test_crops_never_reach_into_segments_of_other_parts():
     """Under a segment split a crop stays inside its run of consecutive training segments."""
     x, tracks = numbered_frames([0, 0, 0, 0, 1, 1])
     train = torch.tensor([4, 0, 3, 1, 5])  # segment 2 (of track 0) is held out; rows in any order
-    crops = ClipCrops(x[train], tracks[train], train)
+    crops = ClipCrops(x[train].__getitem__, x.shape[-1], tracks[train], train)
     rng = np.random.default_rng(1)
     seen = set()
     for _ in range(300):

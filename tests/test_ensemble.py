@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
-from mgc.datamodule import Batch
+from mgc.batches import Batch
 from mgc.errors import MgcError
 from mgc.models import Ensemble, Linear, ShortChunkCNN
 from mgc.module import GenreClassifier
@@ -100,7 +100,7 @@ def test_bags_deal_each_genres_training_tracks_to_the_members_in_turn(make_cfg):
     def bags(*overrides: str, members: int = 3) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         datamodule = build_datamodule(make_cfg("features=logmel", *overrides))
         datamodule.setup()
-        _, labels, tracks, _ = datamodule.parts["train"].tensors
+        labels, tracks = datamodule.parts["train"].y, datamodule.parts["train"].track
         return datamodule.bags(members), labels, tracks
 
     left_out_by, labels, tracks = bags("split=all_tracks")  # TINY: 4 tracks of each of 10 genres, all training

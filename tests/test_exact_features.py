@@ -107,7 +107,7 @@ def test_normalisation_uses_training_statistics_only(make_cfg, tiny_source):
     dm = instantiate(cfg.datamodule, source=source, features=instantiate(cfg.features), split=instantiate(cfg.split))
     dm.setup()
     raw = dm.data.x.astype(np.float64)  # (segments, channels, bins, frames)
-    train = dm.parts["train"].tensors[3].numpy()
+    train = dm.parts["train"].index.numpy()
     assert 0 < len(train) < len(raw) and len(np.unique(train)) == len(train)
     mean = raw[train].mean(axis=(0, 3))[..., None]  # (channels, bins, 1)
     std = raw[train].std(axis=(0, 3), ddof=1)[..., None]
@@ -117,11 +117,11 @@ def test_normalisation_uses_training_statistics_only(make_cfg, tiny_source):
     # the statistics of all segments are far from those: a fault using them would fail above
     assert np.abs(raw.mean(axis=(0, 3))[..., None] - mean).max() > 1e-2
     assert np.abs(raw.std(axis=(0, 3), ddof=1)[..., None] - std).max() > 1e-2
-    served = dm.parts["train"].tensors[0].numpy()
+    served = dm.parts["train"].x.numpy()
     np.testing.assert_allclose(served, (raw[train] - mean) / std, rtol=0, atol=1e-4)
     for part in ("val", "test"):  # the other parts are scaled with the same training statistics
-        idx = dm.parts[part].tensors[3].numpy()
-        np.testing.assert_allclose(dm.parts[part].tensors[0].numpy(), (raw[idx] - mean) / std, rtol=0, atol=1e-4)
+        idx = dm.parts[part].index.numpy()
+        np.testing.assert_allclose(dm.parts[part].x.numpy(), (raw[idx] - mean) / std, rtol=0, atol=1e-4)
 
 
 RACER = """
@@ -202,7 +202,7 @@ def test_a_constant_feature_bin_normalises_to_finite_values(tmp_path):
     split = SegmentSplit("segment_90_10", {"train": 0.9, "val": 0.1}, seed=0)
     dm = GenreDataModule(source=None, features=MFCCFromJSON(path), split=split)
     dm.setup()
-    served = dm.parts["train"].tensors[0]
+    served = dm.parts["train"].x
     assert torch.isfinite(served).all() and torch.equal(served[:, :, 3], torch.zeros_like(served[:, :, 3]))
 
 

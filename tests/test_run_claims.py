@@ -121,7 +121,7 @@ def test_test_only_normalises_with_the_checkpoint_statistics(adam_run, make_cfg,
     state = load(ckpt)
     datamodule.mean, datamodule.std = state["GenreDataModule"]["mean"], state["GenreDataModule"]["std"]
     datamodule.setup()
-    x, y = datamodule.parts["test"].tensors[:2]
+    x, y = datamodule.parts["test"].x, datamodule.parts["test"].y
     model = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=10)
     model.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items()})
     with torch.no_grad():

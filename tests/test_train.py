@@ -275,7 +275,7 @@ def test_extract_script_on_a_gtzan_layout_folder(tiny_source, tmp_path):
         if feature == "mfcc-png":
             args.append("features.segment_seconds=10")
         if feature == "mfcc-json":
-            args.append(f"+export_json={tmp_path / 'data_10.json'}")
+            args.append(f"export_json={tmp_path / 'data_10.json'}")
         out = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
         assert "40 clips" in out.stdout and "clips/s" in out.stdout

@@ -96,7 +96,7 @@ def lightning_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, bat
 
     import lightning.pytorch as L
 
-    from mgc.datamodule import EpochBatches, TensorBatches
+    from mgc.batches import EpochBatches, TensorBatches
     from mgc.module import GenreClassifier
     from mgc.scheduler import constant
 
