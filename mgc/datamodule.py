@@ -91,7 +91,9 @@ class GenreDataModule(L.LightningDataModule):
         self.std: torch.Tensor | None = None
 
     def prepare_data(self) -> None:
-        self.features.extract(self.source)  # fills the cache once, on one process
+        """Fill the store once, on one process, without loading it (setup, on every rank, reads it)."""
+        if self.features.reads_audio:
+            self.features.prepare(self.source)
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:

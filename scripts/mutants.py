@@ -46,6 +46,8 @@ ENSEMBLE_TESTS = ("tests/test_ensemble.py",)
 SCHEDULE_TESTS = ("tests/test_scheduler.py", "tests/test_run_claims.py")
 KFOLD_TESTS = ("tests/test_kfold.py",)
 REPORT_TESTS = ("tests/test_report.py",)
+STORE_TESTS = ("tests/test_store.py",)
+STORE_QUICK = "not ddp and not run_from_disk and not four_times"  # the subprocess tests, slow and beside the point
 AUGMENT_TESTS = ("tests/test_augment.py",)
 MODEL_TESTS = ("tests/test_spectrograms.py",)
 CNN_TESTS = ("tests/test_models.py",)
@@ -129,11 +131,15 @@ MUTANTS = [
         DATA_TESTS,
     ),
     Mutant(
-        "normalisation: no floor under a constant bin's std", "mgc/datamodule.py", ".clamp_min(1e-6)", "", DATA_TESTS
+        "normalisation: no floor under a constant bin's std",
+        "mgc/datamodule.py",
+        "x[train].std(dim=(0, 3), keepdim=True)[0].clamp_min(1e-6)",
+        "x[train].std(dim=(0, 3), keepdim=True)[0]",
+        DATA_TESTS,
     ),
     Mutant(
         "batches: the same order every epoch",
-        "mgc/datamodule.py",
+        "mgc/batches.py",
         "manual_seed(self.seed * 100_003 + self.epoch)",
         "manual_seed(self.seed * 100_003)",
         DATA_TESTS,
@@ -299,7 +305,7 @@ MUTANTS = [
     ),
     Mutant(
         "augment: the same draws every epoch",
-        "mgc/datamodule.py",
+        "mgc/batches.py",
         "yield indices, (self.seed, self.epoch, number)",
         "yield indices, (self.seed, 0, number)",
         AUGMENT_TESTS,
@@ -440,6 +446,47 @@ MUTANTS = [
         "np.bincount(track_labels[indices]).argmin()",
         SOURCE_TESTS,
         select="group",
+    ),
+    Mutant(
+        "store: rows read one row further into their shard",
+        "mgc/features/store.py",
+        "shard.offset + local * self.row_bytes",
+        "shard.offset + (local + 1) * self.row_bytes",
+        STORE_TESTS,
+        select=STORE_QUICK,
+    ),
+    Mutant(
+        "store: a job's shards taken as a block, not every num_shards-th",
+        "mgc/features/base.py",
+        "shard is None or s % num_shards == shard",
+        "shard is None or s // num_shards == shard",
+        STORE_TESTS,
+        select=STORE_QUICK,
+    ),
+    Mutant(
+        "store: a rerun rebuilds the shards already built",
+        "mgc/features/store.py",
+        "    folder = shard_folder(building(cache), number)\n"
+        "    if (folder / SHARD_INDEX).is_file():\n        return False",
+        "    folder = shard_folder(building(cache), number)",
+        STORE_TESTS,
+        select=STORE_QUICK,
+    ),
+    Mutant(
+        "store: streamed statistics with the population variance",
+        "mgc/datamodule.py",
+        "/ max(count - 1, 1)",
+        "/ max(count, 1)",
+        STORE_TESTS,
+        select=STORE_QUICK,
+    ),
+    Mutant(
+        "store: batches from disk not normalised",
+        "mgc/batches.py",
+        "return x if self.mean is None else (x - self.mean) / self.std",
+        "return x",
+        STORE_TESTS,
+        select=STORE_QUICK,
     ),
 ]
 

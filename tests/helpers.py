@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import lightning.pytorch as L
 import numpy as np
 import pytest
 import soundfile as sf
@@ -168,3 +170,20 @@ def shared_data(relative: str) -> Path:
             pytest.fail(f"{why}; CI=true and CI always has it, so a broken path must not skip", pytrace=False)
         pytest.skip(why, allow_module_level=True)
     return path
+
+
+class RecordRows(L.Callback):
+    """Writes which data set rows each rank trained on, and how it held the segments, to ``out/rank<r>.json``
+    (``+callbacks.rows._target_=helpers.RecordRows +callbacks.rows.out=DIR``, with tests/ on the path)."""
+
+    def __init__(self, out: str):
+        self.out, self.rows = Path(out), []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.rows += batch.index.tolist()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        held = type(trainer.datamodule.data.x).__name__
+        record = {"rows": self.rows, "held": held, "world_size": trainer.world_size}
+        (self.out / f"rank{trainer.global_rank}.json").write_text(json.dumps(record))

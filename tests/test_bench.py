@@ -25,37 +25,35 @@ def ratio_of(numerator: float, denominator: float, rel: float) -> object:
     return pytest.approx(numerator / denominator, rel=rel, abs=6e-4)
 
 
-def test_quick_bench_writes_every_field(tmp_path, capsys):
-    result = main(["--quick", "--out", str(tmp_path)])
-    saved = json.loads((tmp_path / "bench.json").read_text())
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory) -> tuple[dict, str]:
+    """One ``--quick`` bench: what bench.json holds, and what it printed."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("bench")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result = main(["--quick", "--out", str(out)])
+    saved = json.loads((out / "bench.json").read_text())
     assert saved == json.loads(json.dumps(result))
+    return saved, printed.getvalue()
+
+
+def test_quick_bench_writes_every_part_and_stage(quick):
+    saved, out = quick
+    parts = {"extraction", "logmel", "loading", "training", "memory", "musicnn", "store"}
+    assert set(saved["stage_seconds"]) == {"data", *parts} and parts <= set(saved)
+    assert "seconds per stage: data" in out
+
+
+def test_extraction_and_loading_figures_are_their_parts_ratios(quick):
+    saved, out = quick
     e = saved["extraction"]
     assert e["max_abs_diff"] <= 1e-4  # identical numbers is a correctness claim, so it is checked
     for key in ("baseline_a_s", "baseline_b_s", "mgc_s", "speedup_vs_a", "speedup_vs_b"):
         assert e[key] > 0
     assert set(e["audio_s_per_s"]) == {"a", "b", "mgc"}
-    assert saved["loading"]["segments"] == 200 and saved["loading"]["speedup"] > 0
-    for model in ("gru", "cnn", "spectrogram_cnn"):
-        t = saved["training"][model]
-        compiled = ("compiled_samples_s", "compile_gain", "compile_warmup_s") if model != "spectrogram_cnn" else ()
-        rates = ("plain_samples_s", "lightning_samples_s", "lightning_vs_plain", "plain_batch_slicing_samples_s")
-        assert all(math.isfinite(t[k]) and t[k] > 0 for k in (*rates, *compiled))
-    assert saved["training"]["spectrogram_cnn"]["input_shape"] == [1, 128, 130]  # log-mel, not MFCC
-    assert saved["training"]["cnn"]["channels_last_gain"] > 0
-    m = saved["memory"]
-    assert m["extraction_peak_rss_mb"] > 0 and m["train_peak_rss_mb"] > 0
-    assert m["extraction_clips"] == 20 and m["raw_audio_mb"] > 0  # 20 linked copies of the 10 quick clips
-    assert set(saved["stage_seconds"]) == {"data", "extraction", "logmel", "loading", "training", "memory", "musicnn"}
-    mx, me = saved["musicnn"]["extraction"], saved["musicnn"]["encoder"]
-    assert mx["clips"] == 10
-    assert mx["musicnn_vs_logmel"] == ratio_of(mx["musicnn_clips_per_s"], mx["logmel_clips_per_s"], 0.02)
-    assert me["patches"] == 40 and me["target_vs_plain"] == 0.95 and me["met"] == (me["mgc_vs_plain"] >= 0.95)
-    assert me["mgc_vs_plain"] == ratio_of(me["mgc_patches_per_s"], me["plain_patches_per_s"], 0.02)
-    assert saved["musicnn"]["tensorflow"]["measured"] is False  # mgc's install has no TensorFlow
-    out = capsys.readouterr().out
-    assert "feature loading: cache vs json.load" in out and "CNN plain loop: torch.compile vs eager" in out
-    assert "seconds per stage: data" in out
-
     # Every ratio is the quotient of the figures beside it, the right way round (a swapped or
     # mislabelled baseline fails here), and every target is stated.
     assert e["speedup_vs_a"] == ratio_of(e["baseline_a_s"], e["mgc_s"], 0.02)
@@ -63,11 +61,28 @@ def test_quick_bench_writes_every_field(tmp_path, capsys):
     assert e["audio_s_per_s"]["mgc"] == ratio_of(e["audio_seconds"], e["mgc_s"], 0.02)
     assert e["targets"] == {"speedup_vs_a": 3.0, "speedup_vs_b": 1.3, "max_abs_diff": 1e-4}
     lo = saved["loading"]
+    assert lo["segments"] == 200 and lo["speedup"] > 0
     assert lo["speedup"] == ratio_of(lo["json_s"], lo["cache_s"], 0.05) and lo["targets"] == {"speedup": 50.0}
+    lm = saved["logmel"]
+    assert lm["clips"] == e["clips"] and lm["max_abs_diff"] <= 1e-4 and lm["targets"] == {"max_abs_diff": 1e-4}
+    assert lm["speedup_vs_loop"] == ratio_of(lm["loop_s"], lm["mgc_s"], 0.02)
+    assert lm["audio_s_per_s"]["mgc"] == ratio_of(lm["audio_seconds"], lm["mgc_s"], 0.02)
+    assert "feature loading: cache vs json.load" in out and "log-mel extraction vs per-segment librosa loop" in out
+    m = saved["memory"]
+    assert m["extraction_peak_rss_mb"] > 0 and m["train_peak_rss_mb"] > 0
+    assert m["extraction_clips"] == 20 and m["raw_audio_mb"] > 0  # 20 linked copies of the 10 quick clips
+
+
+def test_training_figures_are_their_parts_ratios(quick):
+    saved, out = quick
     for model in ("gru", "cnn", "spectrogram_cnn"):
         t = saved["training"][model]
+        compiled = ("compiled_samples_s", "compile_gain", "compile_warmup_s") if model != "spectrogram_cnn" else ()
+        rates = ("plain_samples_s", "lightning_samples_s", "lightning_vs_plain", "plain_batch_slicing_samples_s")
+        assert all(math.isfinite(t[k]) and t[k] > 0 for k in (*rates, *compiled))
         assert t["lightning_vs_plain"] == ratio_of(t["lightning_samples_s"], t["plain_samples_s"], 0.01)
         assert t["batch_slicing_gain"] == ratio_of(t["plain_batch_slicing_samples_s"], t["plain_samples_s"], 0.01)
+    assert saved["training"]["spectrogram_cnn"]["input_shape"] == [1, 128, 130]  # log-mel, not MFCC
     for model in ("cnn", "spectrogram_cnn"):
         t = saved["training"][model]
         assert t["channels_last_gain"] == ratio_of(
@@ -78,14 +93,34 @@ def test_quick_bench_writes_every_field(tmp_path, capsys):
     cnn = saved["training"]["cnn"]
     assert cnn["compile_gain"] == ratio_of(cnn["compiled_samples_s"], cnn["channels_last_samples_s"], 0.01)
     assert saved["training"]["targets"] == {"lightning_vs_plain": 0.95}
-    lm = saved["logmel"]
-    assert lm["clips"] == e["clips"] and lm["max_abs_diff"] <= 1e-4 and lm["targets"] == {"max_abs_diff": 1e-4}
-    assert lm["speedup_vs_loop"] == ratio_of(lm["loop_s"], lm["mgc_s"], 0.02)
-    assert lm["audio_s_per_s"]["mgc"] == ratio_of(lm["audio_seconds"], lm["mgc_s"], 0.02)
-    assert "log-mel extraction vs per-segment librosa loop" in out
+    assert "CNN plain loop: torch.compile vs eager" in out
     assert "short-chunk CNN (log-mel) training: Lightning vs plain loop" in out
     assert "short-chunk CNN plain loop: channels-last vs contiguous" in out
     assert "short-chunk CNN plain loop: bf16-mixed vs 32-bit (channels-last)" in out
+
+
+def test_musicnn_figures_are_their_parts_ratios(quick):
+    saved, _ = quick
+    mx, me = saved["musicnn"]["extraction"], saved["musicnn"]["encoder"]
+    assert mx["clips"] == 10
+    assert mx["musicnn_vs_logmel"] == ratio_of(mx["musicnn_clips_per_s"], mx["logmel_clips_per_s"], 0.02)
+    assert me["patches"] == 40 and me["target_vs_plain"] == 0.95 and me["met"] == (me["mgc_vs_plain"] >= 0.95)
+    assert me["mgc_vs_plain"] == ratio_of(me["mgc_patches_per_s"], me["plain_patches_per_s"], 0.02)
+    assert saved["musicnn"]["tensorflow"]["measured"] is False  # mgc's install has no TensorFlow
+
+
+def test_store_figures_are_their_parts_ratios(quick):
+    saved, out = quick
+    st = saved["store"]
+    assert st["targets"] == {"disk_vs_memory": 0.9, "peak_rss_4x_vs_1x": 1.1}
+    assert st["throughput"]["segments"] == 200  # part 2's store of the 20 quick clips
+    for model in ("gru", "linear"):
+        t = st["throughput"][model]
+        assert t["disk_vs_memory"] == ratio_of(t["disk_samples_s"], t["memory_samples_s"], 0.01)
+    m = st["memory"]
+    assert m["4x"]["store_mb"] == pytest.approx(4 * m["1x"]["store_mb"], rel=1e-3) and m["4x"]["seen"] == 160
+    assert m["peak_rss_4x_vs_1x"] == ratio_of(m["4x"]["peak_mb"], m["1x"]["peak_mb"], 0.01)
+    assert "GRU training: batches from disk vs memory" in out and "peak RSS of an epoch from disk" in out
 
 
 def test_training_only_runs_part_three_alone(tmp_path, capsys):

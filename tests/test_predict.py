@@ -90,7 +90,7 @@ def test_predict_from_a_checkpoint_of_every_feature_equals_the_trained_model(mak
         assert [got[g] for g in data.class_names] == pytest.approx(expected.tolist(), abs=1e-5)
 
     capsys.readouterr()  # the run's summary line
-    rc = predict_main([f"ckpt={metrics['best_checkpoint']}", f"files=[{clip.path}]", "--json"])
+    rc = predict_main([f"ckpt={metrics.best_checkpoint}", f"files=[{clip.path}]", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out[0]["genre"] == result.ranking[0][0]
 
@@ -261,7 +261,7 @@ def test_an_ensemble_of_checkpoints_averages_their_track_log_probabilities(
     make_cfg, overfit_checkpoint, tiny_source, capsys
 ):
     """ckpt=[a,b]: the mean over models of each one's mean segment log-probability (the folds of make cv)."""
-    other = train_and_test(make_cfg("model=linear", "optim=adam", "trainer.max_epochs=3"))["best_checkpoint"]
+    other = train_and_test(make_cfg("model=linear", "optim=adam", "trainer.max_epochs=3")).best_checkpoint
     clip = tiny_source.clips()[5].path
     ensemble = Predictor([overfit_checkpoint, other]).predict(clip)
     single = [dict(Predictor(c).predict(clip).ranking) for c in (overfit_checkpoint, other)]
@@ -274,7 +274,7 @@ def test_an_ensemble_of_checkpoints_averages_their_track_log_probabilities(
     assert predict_main([f"ckpt=[{overfit_checkpoint},{other}]", f"files=[{clip}]", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["ranking"][0]["genre"] == ensemble.ranking[0][0]
 
-    chroma = train_and_test(make_cfg("features=chroma", "model=linear", "trainer.max_epochs=1"))["best_checkpoint"]
+    chroma = train_and_test(make_cfg("features=chroma", "model=linear", "trainer.max_epochs=1")).best_checkpoint
     with pytest.raises(MgcError, match=r"was trained on other features or genres than ckpt=") as err:
         Predictor([overfit_checkpoint, chroma])
     assert "\n" not in str(err.value)

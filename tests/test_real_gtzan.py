@@ -232,7 +232,8 @@ def test_mfcc_png_one_image_per_clip(real_cfg):
     assert feats.track_ids == TRACK_IDS and np.array_equal(feats.tracks, np.arange(50))
     assert np.isfinite(feats.x).all() and feats.x.min() >= 0 and feats.x.max() <= 1
     assert all(img.max() > img.min() for img in feats.x)  # real music: no blank image
-    (cache,) = Path(cfg.paths.cache_dir).glob("mfcc-png-*/")
+    (store,) = Path(cfg.paths.cache_dir).glob("mfcc-png-*/")
+    cache = store / "shards" / "00000"  # the 50 clips fill one shard
     assert sorted(p.relative_to(cache).as_posix() for p in cache.glob("*/*.png")) == sorted(
         f"{t.partition('.')[0]}/{t}.png" for t in TRACK_IDS
     )

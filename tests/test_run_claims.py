@@ -93,27 +93,27 @@ def test_test_only_reproduces_the_checkpoint_not_the_seed(adam_run, make_cfg, tm
     # Another seed: other initial weights. The split and batch order keep the training run's seed, so
     # the test part is the same tracks (the split follows `seed` unless pinned).
     other_seed = ["seed=7", "split.seed=42", "datamodule.seed=42"]
-    cfg = make_cfg(*overrides, *other_seed, "train=false", f"ckpt_path={trained['best_checkpoint']}")
+    cfg = make_cfg(*overrides, *other_seed, "train=false", f"ckpt_path={trained.best_checkpoint}")
     cfg.paths.run_dir = str(tmp_path / "test_only_best")
     again = train_and_test(cfg)
-    assert again.seed == 7 and again.test.segments == trained["test"]["segments"]
-    assert again.test.loss == pytest.approx(trained["test"]["loss"], rel=1e-6)
-    assert again.test.segment.confusion == trained["test"]["segment"]["confusion"]
-    assert again.test.track.confusion == trained["test"]["track"]["confusion"]
+    assert again.seed == 7 and again.test.segments == trained.test.segments
+    assert again.test.loss == pytest.approx(trained.test.loss, rel=1e-6)
+    assert again.test.segment.confusion == trained.test.segment.confusion
+    assert again.test.track.confusion == trained.test.track.confusion
 
     # Another checkpoint of the same run (the last epoch, not the best) tests differently.
-    last = Path(trained["run_dir"]) / "checkpoints" / "last.ckpt"
-    assert load(last)["epoch"] != load(trained["best_checkpoint"])["epoch"]
+    last = Path(trained.run_dir) / "checkpoints" / "last.ckpt"
+    assert load(last)["epoch"] != load(trained.best_checkpoint)["epoch"]
     cfg = make_cfg(*overrides, *other_seed, "train=false", f"ckpt_path={last}")
     cfg.paths.run_dir = str(tmp_path / "test_only_last")
     other = train_and_test(cfg)
-    assert other.test.loss != pytest.approx(trained["test"]["loss"], rel=1e-4)
+    assert other.test.loss != pytest.approx(trained.test.loss, rel=1e-4)
 
 
 def test_test_only_normalises_with_the_checkpoint_statistics(adam_run, make_cfg, tmp_path):
     """Another split seed: the test part changes, but the features are normalised as in training."""
     trained, overrides = adam_run
-    ckpt = trained["best_checkpoint"]
+    ckpt = trained.best_checkpoint
     cfg = make_cfg(*overrides, "seed=7", "train=false", f"ckpt_path={ckpt}")
     again = train_and_test(cfg)
     # the same test part, scored by hand with the checkpoint's weights and its training statistics
@@ -323,7 +323,7 @@ class WeightsAtStart(L.Callback):
 
 def test_init_from_starts_training_from_the_checkpoints_weights(shared_dir, tmp_path):
     cfg = functools.partial(one_epoch_cfg, shared_dir, tmp_path)
-    pretrained = train_and_test(cfg("pretrained", "seed=1"))["best_checkpoint"]
+    pretrained = train_and_test(cfg("pretrained", "seed=1")).best_checkpoint
     WeightsAtStart.seen.clear()
     record = "+callbacks.weights._target_=test_run_claims.WeightsAtStart"
     tuned = train_and_test(cfg("tuned", f"init_from={pretrained}", record))
@@ -338,7 +338,7 @@ def test_init_from_starts_training_from_the_checkpoints_weights(shared_dir, tmp_
 
 def test_init_from_a_checkpoint_that_does_not_fit_is_one_line(shared_dir, tmp_path):
     cfg = functools.partial(one_epoch_cfg, shared_dir, tmp_path)
-    linear = train_and_test(cfg("linear"))["best_checkpoint"]
+    linear = train_and_test(cfg("linear")).best_checkpoint
     cases = [
         (f"init_from={tmp_path}/none.ckpt", "does not exist"),
         (f"init_from={tmp_path}/linear/metrics.json", "is not an mgc checkpoint"),

@@ -5,6 +5,7 @@ memory."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -13,14 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import ROOT
+from helpers import ROOT, TINY
 
 from mgc.augment import Augment
+from mgc.bench.store import EPOCH_CHILD
 from mgc.datamodule import GenreDataModule, streamed_statistics
 from mgc.errors import MgcError
 from mgc.features import MFCC
 from mgc.features.store import SegmentStore, building
 from mgc.split import TrackSplit
+from mgc.train import build_datamodule
 
 SHARD = 7  # clips per shard: the 40 tiny clips make 6 shards, the last one short
 
@@ -159,27 +162,6 @@ def test_a_run_from_disk_scores_as_a_run_from_memory(make_cfg, tmp_path):
     assert disk.test.loss == pytest.approx(memory.test.loss, rel=1e-3)
 
 
-MEMORY_CHILD = """
-import json, sys, numpy as np, torch
-from mgc.batches import EpochBatches, StoreBatches
-from mgc.features.store import SegmentStore
-def peak_mb():
-    return int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024
-store = SegmentStore.open(__import__('pathlib').Path(sys.argv[1]), json.load(open(sys.argv[1] + '/index.json')))
-n = len(store)
-part = StoreBatches(store, torch.zeros(n, dtype=torch.long), torch.arange(n), torch.arange(n), None, None)
-model = torch.nn.Linear(int(np.prod(store.shape[1:])), 10)
-opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-before, seen = peak_mb(), 0
-for rows in EpochBatches(n, 16, shuffle=True, seed=0):
-    batch = part[rows]
-    loss = torch.nn.functional.cross_entropy(model(batch.x.flatten(1)), batch.y)
-    opt.zero_grad(); loss.backward(); opt.step()
-    seen += len(rows)
-print(json.dumps({"before_mb": before, "peak_mb": peak_mb(), "seen": seen, "store_mb": store.nbytes / 2**20}))
-"""
-
-
 def test_an_epoch_from_a_store_four_times_the_memory_it_may_use(tmp_path):
     """Peak RSS over an epoch grows by less than a quarter of the store's size: the store never loads whole."""
     features = MFCC(cache_dir=str(tmp_path))
@@ -187,7 +169,7 @@ def test_an_epoch_from_a_store_four_times_the_memory_it_may_use(tmp_path):
     kept = [(_clip(i), rng.standard_normal((4, 1, 128, 512), dtype=np.float32)) for i in range(200)]  # 200 MB
     cache = tmp_path / "big"
     features.write_cache(cache, kept, ["blues", "rock"])
-    out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(cache)], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", EPOCH_CHILD, str(cache)], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["seen"] == 800 and result["store_mb"] == pytest.approx(200, rel=0.01)
@@ -199,3 +181,32 @@ def _clip(i: int):
 
     genre = ("blues", "rock")[i % 2]
     return Clip(Path(f"{genre}.{i:05d}.wav"), genre, f"{genre}.{i:05d}")
+
+
+def test_ddp_ranks_read_disjoint_shares_of_the_store(make_cfg, tmp_path, shared_dir):
+    """Two CPU processes under DDP: each reads its own batches from disk; together they read the training part.
+
+    Lightning deals the sampler's batches to the ranks, padding with a repeated batch when their count is
+    odd: batches of 20 make 4 of the 80 training segments here, so the shares are exactly disjoint."""
+    dm = build_datamodule(make_cfg("model=linear"))
+    dm.setup()
+    train = set(dm.parts["train"].index.tolist())
+    assert len(train) == 80
+    out = tmp_path / "rows"
+    args = [*TINY, "model=linear", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+    args += ["trainer.max_epochs=1", "datamodule.store=disk", "datamodule.batch_size=20", "logger=none"]
+    args += [
+        f"paths.outputs={tmp_path}",
+        f"paths.data_dir={shared_dir / 'data'}",
+        f"paths.cache_dir={shared_dir / 'cache'}",
+    ]
+    args += ["+callbacks.rows._target_=helpers.RecordRows", f"+callbacks.rows.out={out}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    run = subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["held"] for r in ranks] == ["SegmentStore", "SegmentStore"] and ranks[0]["world_size"] == 2
+    first, second = (set(r["rows"]) for r in ranks)
+    assert len(first) == len(second) == 40 and not first & second  # disjoint halves
+    assert first | second == train

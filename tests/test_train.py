@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from helpers import NARROW, TINY, generic_options, hparams_of
 
+from mgc.batches import EpochBatches, TensorBatches
 from mgc.errors import MgcError
 from mgc.models import Linear
 from mgc.module import GenreClassifier
@@ -84,7 +85,7 @@ def test_resume_from_last_checkpoint_continues_the_epoch_count(make_cfg, tmp_pat
 
 def test_test_only_from_a_checkpoint(make_cfg, tmp_path):
     first = train_and_test(make_cfg("model=linear", "trainer.max_epochs=1"))
-    cfg = make_cfg("model=linear", "train=false", f"ckpt_path={first['best_checkpoint']}")
+    cfg = make_cfg("model=linear", "train=false", f"ckpt_path={first.best_checkpoint}")
     cfg.paths.run_dir = str(tmp_path / "test_only")
     again = train_and_test(cfg)
     assert again.test.segment.accuracy == first.test.segment.accuracy
@@ -289,9 +290,8 @@ def test_evaluation_runs_in_32_bit_under_a_bf16_mixed_trainer():
     model = Linear((1, 13, 130), 4)
     module = GenreClassifier(model, functools.partial(torch.optim.SGD, lr=0.1), constant, list("abcd"))
     x, y = torch.randn(8, 1, 13, 130), torch.tensor([0, 1, 2, 3] * 2)
-    batches = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(x, y, torch.arange(8), torch.arange(8)), batch_size=4
-    )
+    part = TensorBatches(x, y, torch.arange(8), torch.arange(8))  # batches as the data module serves them
+    batches = torch.utils.data.DataLoader(part, sampler=EpochBatches(8, 4, shuffle=False), batch_size=None)
     trainer = L.Trainer(precision="bf16-mixed", logger=False, enable_progress_bar=False, enable_model_summary=False)
     trainer.test(module, dataloaders=batches, verbose=False)
     with torch.no_grad():

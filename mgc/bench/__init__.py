@@ -23,6 +23,8 @@ baseline measured in the same run, on the same data and cores:
    and of a default training run.
 5. musicnn (:mod:`mgc.bench.musicnn`): embedding extraction beside log-mel's,
    and the encoder as mgc runs it against a plain PyTorch loop.
+6. The feature store (:mod:`mgc.bench.store`): training from batches read from disk against
+   batches sliced from memory, and peak RSS of an epoch as the store grows fourfold.
 
 Writes ``outputs/bench/bench.json`` and prints a table. Each part is its own module of this package;
 every target lives in :mod:`mgc.bench.targets`.
@@ -57,6 +59,7 @@ import torch
 from mgc.bench.extraction import bench_extraction, bench_logmel, bench_real_extraction, timed
 from mgc.bench.loading import bench_loading, bench_memory
 from mgc.bench.musicnn import bench_musicnn
+from mgc.bench.store import bench_store
 from mgc.bench.table import real_table, table
 from mgc.bench.training import bench_training, training_data
 from mgc.cli import user_errors_exit
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
         seconds["training"], parts["training"] = timed(bench_training, training_data(source, work), quick)
         seconds["memory"], parts["memory"] = timed(bench_memory, source, work, clips=20 if quick else 1000, quick=quick)
         seconds["musicnn"], parts["musicnn"] = timed(bench_musicnn, source, work, quick)
+        seconds["store"], parts["store"] = timed(bench_store, work, work / "big-cache", quick)
     return finish(args.out, {"quick": quick, **environment(), **parts}, seconds, table)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mgc.bench.musicnn import rows as musicnn_rows
+from mgc.bench.store import rows as store_rows
 
 
 def table(r: dict) -> str:
@@ -27,6 +28,8 @@ def table(r: dict) -> str:
         )
     if "musicnn" in r:
         rows += musicnn_rows(r["musicnn"])
+    if "store" in r:
+        rows += store_rows(r["store"])
     return render_rows(rows)
 
 

@@ -17,3 +17,6 @@ LOADING = {"speedup": 50.0}
 TRAINING = {"lightning_vs_plain": 0.95}
 #: The musicnn encoder as mgc runs it during extraction vs a plain PyTorch loop over the same patches.
 MUSICNN = {"encoder_vs_plain": 0.95}
+#: Training from the feature store on disk: the GRU's samples/s vs from memory, and peak RSS of an epoch over
+#: a store four times larger vs over the store.
+STORE = {"disk_vs_memory": 0.9, "peak_rss_4x_vs_1x": 1.10}

@@ -194,6 +194,12 @@ class Extractor:
         ``in_memory=False`` leaves the segments on disk: the set's ``x`` is a
         :class:`~mgc.features.store.SegmentStore` that reads rows on demand.
         """
+        cache = self.prepare(source)
+        data = self.load(cache, source.name) if in_memory else self.open_store(cache, source.name)
+        return self.with_source_columns(data, source.clips())
+
+    def prepare(self, source: Source) -> Path:
+        """Make the store of ``source`` complete (extracting what is missing) without loading it; its path."""
         source.prepare()
         clips = source.clips()
         cache = self.store_path(source, clips)
@@ -203,8 +209,7 @@ class Extractor:
                 if not store.complete(cache):  # another process may have finished it meanwhile
                     self.extract_shards(source, clips=clips)
                     store.write_index(cache, len(self._shards(clips)), self.params(), source.genres)
-        data = self.load(cache, source.name) if in_memory else self.open_store(cache, source.name)
-        return self.with_source_columns(data, clips)
+        return cache
 
     def store_path(self, source: Source, clips: list[Clip] | None = None) -> Path:
         """The store (cache folder) of ``source``'s clips with these parameters."""

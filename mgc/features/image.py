@@ -36,6 +36,7 @@ class MFCCImage(MFCC):
     """
 
     name = "mfcc-png"
+    streamable = False  # its store holds PNG images (as the journal's were), not a .npy array to read by row
 
     def __init__(self, colormap: str = "magma", size: list[int] | None = None, **kwargs):
         super().__init__(**kwargs)
