@@ -54,7 +54,7 @@ class GenreClassifier(L.LightningModule):
         Shape of one segment, for the same contract.
     compile : bool
         Compile the backbone with ``torch.compile`` (in place, so checkpoints keep
-        their keys). Off by default: README's Performance section says why.
+        their keys). Off by default: docs/performance.md says why.
     """
 
     def __init__(

@@ -29,8 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SR = 22050
 #: 4 clips of 12 s per genre: 4 MFCC segments and 1 chroma segment per clip.
 TINY = ["data.clips_per_genre=4", "data.duration=12", "callbacks.progress_bar.refresh_rate=0"]
-#: Narrower convolutions for runs that check the plumbing, not accuracy.
+#: Narrower layers for runs that check the plumbing, not accuracy.
 NARROW = {
+    "lstm": ["model.hidden_size=32"],
+    "bilstm": ["model.hidden_size=32"],
+    "gru": ["model.hidden_size=32"],
     "cnn": ["model.channels=[16,16,16,32]"],
     "short_chunk_cnn": ["model.channels=[8,8,16,16,16,16,32]"],
     "ensemble": ["model.member.channels=[8,8,16,16,16,16,32]"],
@@ -86,12 +89,12 @@ def compose_cfg(shared: Path, outputs: Path, run_dir: Path, *overrides: str, tin
     return cfg
 
 
-def option_config(group: str, option: str) -> DictConfig:
-    """The ``group`` node of ``conf/train.yaml`` composed with ``group=option`` (its base configs included):
-    what train.py instantiates."""
+def option_config(group: str, option: str, *overrides: str) -> DictConfig:
+    """The ``group`` node of ``conf/train.yaml`` composed with ``group=option`` (its base configs included) and
+    ``overrides``: what train.py instantiates."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=[f"{group}={option}"])[group]
+        return compose("train", overrides=[f"{group}={option}", *overrides])[group]
 
 
 def cli(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:

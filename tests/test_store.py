@@ -22,6 +22,7 @@ from mgc.datamodule import GenreDataModule, streamed_statistics
 from mgc.errors import MgcError
 from mgc.features import MFCC
 from mgc.features.store import SegmentStore, building
+from mgc.metrics import RunMetrics
 from mgc.split import TrackSplit
 from mgc.train import build_datamodule
 
@@ -183,8 +184,9 @@ def _clip(i: int):
     return Clip(Path(f"{genre}.{i:05d}.wav"), genre, f"{genre}.{i:05d}")
 
 
-def test_ddp_ranks_read_disjoint_shares_of_the_store(make_cfg, tmp_path, shared_dir):
-    """Two CPU processes under DDP: each reads its own batches from disk; together they read the training part.
+def test_ddp_on_cpu_ranks_read_disjoint_shares_of_the_store(make_cfg, tmp_path, shared_dir):
+    """Two CPU processes under DDP (gloo): each reads its own batches from disk, together the training part;
+    evaluation gathers every test segment once, and only rank 0 writes.
 
     Lightning deals the sampler's batches to the ranks, padding with a repeated batch when their count is
     odd: batches of 20 make 4 of the 80 training segments here, so the shares are exactly disjoint."""
@@ -195,11 +197,8 @@ def test_ddp_ranks_read_disjoint_shares_of_the_store(make_cfg, tmp_path, shared_
     out = tmp_path / "rows"
     args = [*TINY, "model=linear", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
     args += ["trainer.max_epochs=1", "datamodule.store=disk", "datamodule.batch_size=20", "logger=none"]
-    args += [
-        f"paths.outputs={tmp_path}",
-        f"paths.data_dir={shared_dir / 'data'}",
-        f"paths.cache_dir={shared_dir / 'cache'}",
-    ]
+    args += [f"paths.outputs={tmp_path}", f"paths.data_dir={shared_dir / 'data'}"]
+    args += [f"paths.cache_dir={shared_dir / 'cache'}"]
     args += ["+callbacks.rows._target_=helpers.RecordRows", f"+callbacks.rows.out={out}"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
     run = subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=tmp_path, env=env, capture_output=True,
@@ -210,3 +209,7 @@ def test_ddp_ranks_read_disjoint_shares_of_the_store(make_cfg, tmp_path, shared_
     first, second = (set(r["rows"]) for r in ranks)
     assert len(first) == len(second) == 40 and not first & second  # disjoint halves
     assert first | second == train
+    (metrics,) = [RunMetrics.read(p) for p in tmp_path.glob("runs/*/*/metrics.json")]  # only rank 0 writes
+    assert metrics.world_size == 2 and metrics.test.segments == 40  # every test segment once, from both ranks
+    assert sum(line.startswith("split track_80_10_10 (") for line in run.stdout.splitlines()) == 1
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in run.stdout + run.stderr

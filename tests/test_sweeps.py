@@ -115,19 +115,6 @@ def test_joblib_launcher_runs_two_jobs_with_a_share_of_the_threads(tmp_path, sha
     assert [RunMetrics.read(d / "metrics.json").threads for d in dirs] == [share, share]
 
 
-def test_ddp_on_cpu_with_two_processes(tmp_path, shared_dir):
-    out = train_cli(
-        tmp_path, shared_dir, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_epochs=2"
-    )
-    metrics = [RunMetrics.read(p) for p in tmp_path.glob("runs/*/*/metrics.json")]
-    assert len(metrics) == 1  # only rank 0 writes
-    m = metrics[0]
-    assert m.world_size == 2
-    assert m.test.segments == 40  # every test segment scored once, gathered from both ranks
-    assert sum(line.startswith("split track_80_10_10 (") for line in out.stdout.splitlines()) == 1
-    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in out.stdout + out.stderr
-
-
 def test_submitit_local_runs_one_job(tmp_path, shared_dir):
     train_cli(
         tmp_path,

@@ -139,3 +139,31 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
         )
     )
     return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """``python -m mgc.bench.store [--quick]``: part 6 alone, on part 2's store of 1000 GTZAN-sized clips."""
+    import argparse
+    import tempfile
+
+    from mgc.bench.loading import bench_loading
+    from mgc.bench.table import render_rows
+    from mgc.data import SyntheticGTZAN
+
+    parser = argparse.ArgumentParser(description="mgc's feature-store benchmark (make bench, part 6, alone)")
+    parser.add_argument("--quick", action="store_true", help="10 synthetic clips, one round")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="mgc-bench-store-") as tmp:
+        work = Path(tmp)
+        source = SyntheticGTZAN(work / "data", clips_per_genre=1 if args.quick else 10, duration=30.0, seed=0)
+        MFCC(cache_dir=str(work / "cache")).extract(source)
+        cache = next((work / "cache").glob("mfcc-*/index.json")).parent
+        bench_loading(cache, work, clips=20 if args.quick else 1000)  # writes the 1000-clip store, work/big-cache
+        result = bench_store(work, work / "big-cache", args.quick)
+    print(render_rows(rows(result)))
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

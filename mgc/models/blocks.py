@@ -49,7 +49,7 @@ class GlobalPool(nn.Module):
 class ChannelsLast:
     """Mixin for a CNN that may run its convolutions in NHWC memory layout.
 
-    oneDNN executes NHWC convolutions faster on CPU (README, Performance);
+    oneDNN executes NHWC convolutions faster on CPU (docs/performance.md);
     the numbers are the same up to float rounding. Call :meth:`_use_channels_last`
     at the end of ``__init__`` and :meth:`_layout` on the input in ``forward``.
     """

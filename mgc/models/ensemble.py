@@ -15,8 +15,8 @@ With ``bagging``, members also differ in what they learn from: each genre's
 training tracks are dealt to the members, and each member trains on the
 tracks dealt to the others, as the fold models of a cross-validation do
 (members trained on the same tracks tend to repeat each other's mistakes).
-Each member then costs (members - 1) / members of a full-data member. README
-("Accuracy on real music") has what it measured on the real dev clips.
+Each member then costs (members - 1) / members of a full-data member.
+docs/transfer.md and docs/scratch_cnn.md have what it measured on the real dev clips.
 """
 
 from __future__ import annotations
