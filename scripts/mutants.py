@@ -450,8 +450,8 @@ MUTANTS = [
     Mutant(
         "store: rows read one row further into their shard",
         "mgc/features/store.py",
-        "shard.offset + local * self.row_bytes",
-        "shard.offset + (local + 1) * self.row_bytes",
+        "offset = shard.offset + (int(rows[a]) - shard.first) * size",
+        "offset = shard.offset + (int(rows[a]) - shard.first + 1) * size",
         STORE_TESTS,
         select=STORE_QUICK,
     ),

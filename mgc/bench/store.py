@@ -53,7 +53,7 @@ print(json.dumps({"before_mb": before, "peak_mb": peak_mb(), "seen": seen, "stor
 def bench_store(work: Path, cache: Path, quick: bool) -> dict:
     """Both measurements; ``cache``: part 2's store of 1000 clips (20 with ``quick``)."""
     return {
-        "throughput": throughput(cache, batches=3 if quick else 8, rounds=1 if quick else 3),
+        "throughput": throughput(cache, batches=3 if quick else 8, rounds=1 if quick else 5),
         "memory": memory(work, clips=10 if quick else 50),
         "targets": dict(targets.STORE),
     }

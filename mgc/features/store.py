@@ -233,22 +233,24 @@ class SegmentStore:
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
             raise IndexError(f"rows outside the store's {len(self)} segments")
-        out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
         order = np.argsort(rows, kind="stable")
-        self._read_sorted(rows[order], out, order)
+        ascending = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
+        self._read_ascending(rows[order], ascending)
+        out = np.empty_like(ascending)
+        out[order] = ascending
         return out
 
-    def _read_sorted(self, rows: np.ndarray, out: np.ndarray, places: np.ndarray) -> None:
-        """Read ascending ``rows`` into ``out[places]``, one ``pread`` per run of consecutive rows of a shard."""
+    def _read_ascending(self, rows: np.ndarray, out: np.ndarray) -> None:
+        """Read ascending ``rows`` into ``out``, straight into its buffer: one ``preadv`` per run of consecutive
+        rows of a shard."""
         shard_of = np.searchsorted(self._starts, rows, side="right") - 1
-        flat = out.reshape(len(out), -1).view(np.uint8)
-        breaks = np.flatnonzero((np.diff(rows) != 1) | (np.diff(shard_of) != 0)) + 1
-        for run in np.split(np.arange(len(rows)), breaks):
-            if not len(run):
-                continue
-            number = int(shard_of[run[0]])
+        starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1) if len(rows) else np.zeros(0, dtype=np.int64)
+        starts = np.union1d(starts, np.flatnonzero(np.diff(shard_of, prepend=-1) != 0))
+        buffer = memoryview(out.reshape(-1).view(np.uint8))
+        size = self.row_bytes
+        for a, b in zip(starts.tolist(), [*starts[1:].tolist(), len(rows)]):
+            number = int(shard_of[a])
             shard = self._files[number]
-            local = int(rows[run[0]]) - shard.first
-            data = os.pread(self._fd(number), len(run) * self.row_bytes, shard.offset + local * self.row_bytes)
-            block = np.frombuffer(data, dtype=np.uint8).reshape(len(run), self.row_bytes)
-            flat[places[run]] = block
+            offset = shard.offset + (int(rows[a]) - shard.first) * size
+            if os.preadv(self._fd(number), [buffer[a * size : b * size]], offset) != (b - a) * size:
+                raise MgcError(f"{shard.path} ends early: delete the store {shard.path.parents[2]} and extract again")
