@@ -6,7 +6,8 @@
 Measures, on synthetic clips in FMA's layout and format (30-s mp3, decoded by libsndfile), for each
 feature: extraction seconds per clip of audio on this machine's cores, and store bytes per clip. Then
 extrapolates linearly in audio hours to GTZAN (1,000 clips of 30 s), fma_small (8,000), fma_medium
-(25,000), fma_large (106,574) and fma_full (106,574 untrimmed tracks, 270 s on average by FMA's paper).
+(25,000), fma_large (106,574) and fma_full (106,574 untrimmed tracks, 278 s on average: FMA's paper counts 343
+days of audio).
 Memory is not extrapolated: training from the store holds a batch, and extraction holds a shard (see
 ``tests/test_store.py`` and ``make bench``). Prints a markdown table.
 """
@@ -31,7 +32,7 @@ DATA_SETS = {
     "fma_small": (8_000, 30.0),
     "fma_medium": (25_000, 30.0),
     "fma_large": (106_574, 30.0),
-    "fma_full": (106_574, 270.0),
+    "fma_full": (106_574, 278.0),  # 343 days of audio, by FMA's paper
 }
 FEATURES = {"logmel": ["features=logmel", "features.n_mels=96"], "mfcc-json": ["features=mfcc-json"]}
 
@@ -54,12 +55,18 @@ def measure(feature: list[str], root: Path, artists: int) -> tuple[float, float,
     return seconds / audio, size / audio, len(source.clips())
 
 
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 def table(rates: dict[str, tuple[float, float]]) -> str:
     lines = ["| data set | clips | audio (h) | " + " | ".join(f"{f}: extraction, store" for f in rates) + " |"]
     lines.append("|---|---|---|" + "---|" * len(rates))
     for name, (clips, seconds) in DATA_SETS.items():
         audio = clips * seconds
-        cells = [f"{audio * t / 3600:.1f} h, {audio * b / 2**30:.1f} GiB" for t, b in rates.values()]
+        cells = [f"{duration(audio * t)}, {audio * b / 2**30:.1f} GiB" for t, b in rates.values()]
         lines.append(f"| {name} | {clips:,} | {audio / 3600:,.0f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
