@@ -55,6 +55,24 @@ def test_two_jobs_and_an_index_make_the_one_process_store_bit_for_bit(tiny_sourc
     assert [s["tracks"] for s in index["shards"]] == [7, 7, 7, 7, 7, 5]
 
 
+def test_two_processes_of_a_multirun_and_an_index_make_the_one_process_store(one_process, tmp_path, shared_dir):
+    """mgc-extract -m shard=0,1 num_shards=2 under the joblib launcher: two processes at once, then the index."""
+    _, reference = one_process
+    common = [*TINY, f"paths.outputs={tmp_path}", f"paths.data_dir={shared_dir / 'data'}"]
+    common += [f"paths.cache_dir={tmp_path / 'cache'}", f"features.shard_clips={SHARD}"]
+    jobs = ["-m", "shard=0,1", "num_shards=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    printed = []
+    for args in (jobs, []):  # the two jobs, then the final step
+        run = subprocess.run([sys.executable, str(ROOT / "scripts" / "extract.py"), *args, *common], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert run.returncode == 0, run.stderr[-3000:]
+        printed.append(run.stdout + run.stderr)
+    assert "mfcc shard 0 of 2: built 3 shard(s)" in printed[0] and "mfcc shard 1 of 2: built 3 shard(s)" in printed[0]
+    assert "mfcc: 40 clips" in printed[1] and "extracted mfcc" not in printed[1]  # it indexed, building nothing
+    (index,) = (tmp_path / "cache").glob("mfcc-*/index.json")
+    assert tree(index.parent) == tree(reference)  # the synthetic tiny set, the same clips as tiny_source's
+
+
 def test_an_interrupted_extraction_keeps_whole_shards_and_resumes_at_the_first_missing(
     tiny_source, one_process, tmp_path, monkeypatch
 ):
