@@ -91,11 +91,9 @@ def build_shard(
     """Build shard ``number`` of ``cache`` with ``make()`` (its kept clips and skipped lines) unless it exists;
     returns whether this call built it. Atomic: the shard folder appears complete or not at all."""
     folder = shard_folder(building(cache), number)
-    if (folder / SHARD_INDEX).is_file():
-        return False
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock"):
-        if (folder / SHARD_INDEX).is_file():  # another process built it meanwhile
+        if (folder / SHARD_INDEX).is_file():  # built by an earlier run, or by another process meanwhile
             return False
         kept, skipped = make()
         tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp-", dir=folder.parent))
