@@ -77,9 +77,9 @@ def test_training_figures_are_their_parts_ratios(quick):
     saved, out = quick
     for model in ("gru", "cnn", "spectrogram_cnn"):
         t = saved["training"][model]
-        compiled = ("compiled_samples_s", "compile_gain", "compile_warmup_s") if model != "spectrogram_cnn" else ()
+        assert not {"compiled_samples_s", "compile_gain"} & set(t)  # --quick leaves torch.compile out
         rates = ("plain_samples_s", "lightning_samples_s", "lightning_vs_plain", "plain_batch_slicing_samples_s")
-        assert all(math.isfinite(t[k]) and t[k] > 0 for k in (*rates, *compiled))
+        assert all(math.isfinite(t[k]) and t[k] > 0 for k in rates)
         assert t["lightning_vs_plain"] == ratio_of(t["lightning_samples_s"], t["plain_samples_s"], 0.01)
         assert t["batch_slicing_gain"] == ratio_of(t["plain_batch_slicing_samples_s"], t["plain_samples_s"], 0.01)
     assert saved["training"]["spectrogram_cnn"]["input_shape"] == [1, 128, 130]  # log-mel, not MFCC
@@ -90,10 +90,8 @@ def test_training_figures_are_their_parts_ratios(quick):
         )
     scc = saved["training"]["spectrogram_cnn"]
     assert scc["bf16_gain"] == ratio_of(scc["bf16_samples_s"], scc["channels_last_samples_s"], 0.01)
-    cnn = saved["training"]["cnn"]
-    assert cnn["compile_gain"] == ratio_of(cnn["compiled_samples_s"], cnn["channels_last_samples_s"], 0.01)
     assert saved["training"]["targets"] == {"lightning_vs_plain": 0.95}
-    assert "CNN plain loop: torch.compile vs eager" in out
+    assert "torch.compile vs eager" not in out
     assert "short-chunk CNN (log-mel) training: Lightning vs plain loop" in out
     assert "short-chunk CNN plain loop: channels-last vs contiguous" in out
     assert "short-chunk CNN plain loop: bf16-mixed vs 32-bit (channels-last)" in out

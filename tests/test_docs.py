@@ -107,13 +107,16 @@ def test_the_pages_show_commands():
     assert len(COMMANDS) >= 15
 
 
-@pytest.mark.parametrize(("page", "command"), COMMANDS)
-def test_every_train_command_shown_composes(page, command):
-    overrides = _overrides(command)
+@pytest.fixture(scope="module")
+def hydra_conf():
+    """conf/ initialised once for every command of the module."""
     GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose("train", overrides=overrides)
-    finally:
-        GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        yield
+    GlobalHydra.instance().clear()
+
+
+@pytest.mark.parametrize(("page", "command"), COMMANDS)
+def test_every_train_command_shown_composes(hydra_conf, page, command):
+    cfg = compose("train", overrides=_overrides(command))
     assert cfg.model._target_ and cfg.features._target_

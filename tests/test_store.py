@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import ROOT, TINY
+from hydra.utils import instantiate
 
 from mgc.augment import Augment
 from mgc.bench.store import EPOCH_CHILD
@@ -55,22 +56,26 @@ def test_two_jobs_and_an_index_make_the_one_process_store_bit_for_bit(tiny_sourc
     assert [s["tracks"] for s in index["shards"]] == [7, 7, 7, 7, 7, 5]
 
 
-def test_two_processes_of_a_multirun_and_an_index_make_the_one_process_store(one_process, tmp_path, shared_dir):
-    """mgc-extract -m shard=0,1 num_shards=2 under the joblib launcher: two processes at once, then the index."""
+def test_two_extraction_processes_at_once_and_an_index_make_the_one_process_store(
+    one_process, make_cfg, tmp_path, shared_dir
+):
+    """``mgc-extract shard=0 num_shards=2`` and ``shard=1`` running side by side, then the final indexing step."""
     _, reference = one_process
     common = [*TINY, f"paths.outputs={tmp_path}", f"paths.data_dir={shared_dir / 'data'}"]
-    common += [f"paths.cache_dir={tmp_path / 'cache'}", f"features.shard_clips={SHARD}"]
-    jobs = ["-m", "shard=0,1", "num_shards=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-    printed = []
-    for args in (jobs, []):  # the two jobs, then the final step
-        run = subprocess.run([sys.executable, str(ROOT / "scripts" / "extract.py"), *args, *common], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
-        assert run.returncode == 0, run.stderr[-3000:]
-        printed.append(run.stdout + run.stderr)
-    assert "mfcc shard 0 of 2: built 3 shard(s)" in printed[0] and "mfcc shard 1 of 2: built 3 shard(s)" in printed[0]
-    assert "mfcc: 40 clips" in printed[1] and "extracted mfcc" not in printed[1]  # it indexed, building nothing
+    common += [f"paths.cache_dir={tmp_path / 'cache'}", f"features.shard_clips={SHARD}", "num_shards=2"]
+    script = [sys.executable, str(ROOT / "scripts" / "extract.py")]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, "cwd": tmp_path}
+    jobs = [subprocess.Popen([*script, f"shard={i}", *common], **pipes) for i in (0, 1)]
+    printed = [job.communicate(timeout=300)[0] for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], printed
+    assert "mfcc shard 0 of 2: built 3 shard(s)" in printed[0] and "mfcc shard 1 of 2: built 3 shard(s)" in printed[1]
+    cfg = make_cfg(f"features.shard_clips={SHARD}")
+    cfg.paths.cache_dir = str(tmp_path / "cache")
+    features = instantiate(cfg.features)
+    assert features.extract_shards(instantiate(cfg.data)) == 0  # every shard is built: nothing left for this step
+    data = features.extract(instantiate(cfg.data))  # the final step: the index
     (index,) = (tmp_path / "cache").glob("mfcc-*/index.json")
-    assert tree(index.parent) == tree(reference)  # the synthetic tiny set, the same clips as tiny_source's
+    assert tree(index.parent) == tree(reference) and len(data.track_ids) == 40  # the tiny set: tiny_source's clips
 
 
 def test_an_interrupted_extraction_keeps_whole_shards_and_resumes_at_the_first_missing(

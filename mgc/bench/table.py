@@ -107,7 +107,7 @@ def training_rows(t: dict) -> list[tuple[str, str, str, str]]:
             f"{t['spectrogram_cnn']['bf16_samples_s']} samples/s",
         )
     )
-    for name in ("gru", "cnn"):
+    for name in [n for n in ("gru", "cnn") if "compile_gain" in t[n]]:  # not in a --quick run
         rows.append(
             (
                 f"{name.upper()} plain loop: torch.compile vs eager",

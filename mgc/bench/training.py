@@ -129,8 +129,11 @@ def lightning_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, bat
     return timer.rate
 
 
-def _variants(name: str, build: Callable[[], torch.nn.Module], x: torch.Tensor, y: torch.Tensor, batches: int):
-    """The loops timed for one model: ``{variant: () -> (samples/s, warm-up seconds)}``."""
+def _variants(
+    name: str, build: Callable[[], torch.nn.Module], x: torch.Tensor, y: torch.Tensor, batches: int, quick: bool
+):
+    """The loops timed for one model: ``{variant: () -> (samples/s, warm-up seconds)}``. ``quick`` leaves out
+    ``torch.compile``, whose cold compiling would be most of a smoke run (tests/test_train.py trains compiled)."""
 
     def plain(**options) -> Callable[[], tuple[float, float]]:
         return lambda: plain_loop(build(), x, y, batches, **options)
@@ -142,7 +145,7 @@ def _variants(name: str, build: Callable[[], torch.nn.Module], x: torch.Tensor, 
         "light": lambda: (lightning_loop(build(), x, y, batches), 0.0),
         "sliced": plain(per_item=False),
     }
-    if name != "spectrogram_cnn":  # its row is Lightning vs plain; compiling it costs minutes on 2 cores
+    if name != "spectrogram_cnn" and not quick:  # its row is Lightning vs plain; compiling it costs minutes
         variants["compiled"] = plain(**mgc_layout, compile=True)
     if convolutional:
         variants["channels_last"] = plain(**mgc_layout)
@@ -207,7 +210,7 @@ def bench_training(data: dict[str, tuple[np.ndarray, np.ndarray]], quick: bool) 
         whole = len(y) // 64 * 64
         x_t, y_t = torch.from_numpy(x[:whole]), torch.from_numpy(y[:whole])
         batches = 4 if quick else (10 if name == "gru" else 5)
-        variants = _variants(name, build, x_t, y_t, batches)
+        variants = _variants(name, build, x_t, y_t, batches, quick)
         rates, warmups = _best_rates(variants, rounds=1 if quick else 5)
         results[name] = _entry(rates, warmups, batches, x.shape[1:])
     results["targets"] = dict(targets.TRAINING)
