@@ -136,6 +136,7 @@ def test_the_wav_switch_writes_the_same_layout(tmp_path):
     assert sf.info(source.clips()[0].path).format == "WAV" and len(source.clips()) == 8
 
 
+@pytest.mark.slow  # a training run
 def test_train_on_fma_with_its_official_split(make_cfg):
     from mgc.train import train_and_test
 

@@ -56,6 +56,7 @@ def test_two_jobs_and_an_index_make_the_one_process_store_bit_for_bit(tiny_sourc
     assert [s["tracks"] for s in index["shards"]] == [7, 7, 7, 7, 7, 5]
 
 
+@pytest.mark.slow  # subprocesses or a training run
 def test_two_extraction_processes_at_once_and_an_index_make_the_one_process_store(
     one_process, make_cfg, tmp_path, shared_dir
 ):
@@ -173,6 +174,7 @@ def test_auto_keeps_a_small_set_in_memory_and_a_large_one_on_disk(tiny_source, o
         GenreDataModule(tiny_source, MFCC(), TrackSplit("t", {"train": 1.0}), store="cloud")
 
 
+@pytest.mark.slow  # subprocesses or a training run
 def test_a_run_from_disk_scores_as_a_run_from_memory(make_cfg, tmp_path):
     from mgc.train import train_and_test
 
@@ -186,6 +188,7 @@ def test_a_run_from_disk_scores_as_a_run_from_memory(make_cfg, tmp_path):
     assert disk.test.loss == pytest.approx(memory.test.loss, rel=1e-3)
 
 
+@pytest.mark.slow  # subprocesses or a training run
 def test_an_epoch_from_a_store_four_times_the_memory_it_may_use(tmp_path):
     """Peak RSS over an epoch grows by less than a quarter of the store's size: the store never loads whole."""
     features = MFCC(cache_dir=str(tmp_path))
@@ -207,6 +210,7 @@ def _clip(i: int):
     return Clip(Path(f"{genre}.{i:05d}.wav"), genre, f"{genre}.{i:05d}")
 
 
+@pytest.mark.slow  # subprocesses or a training run
 def test_ddp_on_cpu_ranks_read_disjoint_shares_of_the_store(make_cfg, tmp_path, shared_dir):
     """Two CPU processes under DDP (gloo): each reads its own batches from disk, together the training part;
     evaluation gathers every test segment once, and only rank 0 writes.
