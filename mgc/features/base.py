@@ -207,7 +207,7 @@ class Extractor:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             with FileLock(str(cache) + ".lock"):
                 if not store.complete(cache):  # another process may have finished it meanwhile
-                    self.extract_shards(source, clips=clips)
+                    self._build_shards(cache, clips)
                     store.write_index(cache, len(self._shards(clips)), self.params(), source.genres)
         return cache
 
@@ -215,15 +215,14 @@ class Extractor:
         """The store (cache folder) of ``source``'s clips with these parameters."""
         return self.cache_dir / f"{self.name}-{self._key(source, source.clips() if clips is None else clips)}"
 
-    def extract_shards(
-        self, source: Source, shard: int | None = None, num_shards: int = 1, clips: list[Clip] | None = None
-    ) -> int:
+    def extract_shards(self, source: Source, shard: int | None = None, num_shards: int = 1) -> int:
         """Build the missing shards of the store (those ``s % num_shards == shard``, or all for ``shard=None``);
         returns how many this call built. Indexing them is :meth:`extract`'s last step."""
-        clips = source.clips() if clips is None else clips
+        clips = source.clips()
         cache = self.store_path(source, clips)
-        if store.complete(cache):
-            return 0
+        return 0 if store.complete(cache) else self._build_shards(cache, clips, shard, num_shards)
+
+    def _build_shards(self, cache: Path, clips: list[Clip], shard: int | None = None, num_shards: int = 1) -> int:
         ranges = self._shards(clips)
         store.check_plan(cache, len(clips), self.shard_clips)
         mine = [s for s in range(len(ranges)) if shard is None or s % num_shards == shard]

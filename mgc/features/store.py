@@ -114,10 +114,6 @@ def build_shard(
     return True
 
 
-def missing_shards(cache: Path, shards: int) -> list[int]:
-    return [s for s in range(shards) if not (shard_folder(building(cache), s) / SHARD_INDEX).is_file()]
-
-
 def write_index(cache: Path, shards: int, params: dict, genres: list[str]) -> None:
     """Join the shards' indexes into ``index.json`` and rename the built store into place (atomically)."""
     root = building(cache)
